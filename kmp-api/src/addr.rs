@@ -213,14 +213,26 @@ mod tests {
         assert_eq!(a.to_string(), "02:00:00:00:00:00:00:01");
         assert_eq!(ExtendedAddress::from_u64(a.to_u64()), a);
         assert!("02:00".parse::<ExtendedAddress>().is_err());
-        assert!("02:00:00:00:00:00:00:01:05".parse::<ExtendedAddress>().is_err());
-        assert!("zz:00:00:00:00:00:00:01".parse::<ExtendedAddress>().is_err());
+        assert!(
+            "02:00:00:00:00:00:00:01:05"
+                .parse::<ExtendedAddress>()
+                .is_err()
+        );
+        assert!(
+            "zz:00:00:00:00:00:00:01"
+                .parse::<ExtendedAddress>()
+                .is_err()
+        );
     }
 
     #[test]
     fn modes() {
         assert_eq!(AddressingMode::from_bits(1), None);
-        for m in [AddressingMode::None, AddressingMode::Short, AddressingMode::Extended] {
+        for m in [
+            AddressingMode::None,
+            AddressingMode::Short,
+            AddressingMode::Extended,
+        ] {
             assert_eq!(AddressingMode::from_bits(m.bits()), Some(m));
         }
         assert!(Address::Short(ShortAddress::BROADCAST).is_broadcast());

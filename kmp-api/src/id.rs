@@ -250,7 +250,10 @@ mod tests {
     #[test]
     fn bad_prefixes() {
         assert_eq!(KmpId::parse_prefix(&[]), Err(KmpIdError::Empty));
-        assert_eq!(KmpId::parse_prefix(&[0xff, 0, 0x50]), Err(KmpIdError::TruncatedOui));
+        assert_eq!(
+            KmpId::parse_prefix(&[0xff, 0, 0x50]),
+            Err(KmpIdError::TruncatedOui)
+        );
         assert_eq!(KmpId::Dragonfly.emit_prefix(&mut []), None);
         assert_eq!(KmpId::parse_prefix(&[9]).unwrap().0, KmpId::Reserved(9));
     }

@@ -31,7 +31,7 @@ pub use registry::{KmpRegistration, Registry, RegistryError};
 pub use rng::RngHandle;
 pub use security::{KeyIdMode, KeyIdentifier, SecurityLevel};
 pub use session::{
-    Action, FailureReason, KeyInstall, KmpFactory, KmpSession, Outcome, SessionContext,
-    SessionError, Role,
+    Action, FailureReason, KeyInstall, KmpFactory, KmpSession, Outcome, Role, SessionContext,
+    SessionError,
 };
 pub use time::{Duration, Instant};

@@ -144,7 +144,9 @@ mod tests {
     }
 
     fn make_vendor(_: &str) -> Result<Arc<dyn KmpFactory>, SessionError> {
-        Ok(Arc::new(NoFactory(KmpId::VendorSpecific(Oui([0, 0x50, 0xc2])))))
+        Ok(Arc::new(NoFactory(KmpId::VendorSpecific(Oui([
+            0, 0x50, 0xc2,
+        ])))))
     }
 
     // Registered through inventory, as a KMP crate would.
@@ -163,7 +165,11 @@ mod tests {
         let dup = KmpRegistration::new(id, "other", make_vendor);
         assert_eq!(
             r.register(dup),
-            Err(RegistryError::Duplicate { kmp_id: id, first: "test-vendor", second: "other" })
+            Err(RegistryError::Duplicate {
+                kmp_id: id,
+                first: "test-vendor",
+                second: "other"
+            })
         );
         assert_eq!(r.len(), 1);
         // A different OUI is a different KMP.
@@ -171,6 +177,9 @@ mod tests {
         r.register(other).unwrap();
         assert_eq!(r.len(), 2);
         let reserved = KmpRegistration::new(KmpId::Reserved(9), "x", make_vendor);
-        assert_eq!(r.register(reserved), Err(RegistryError::Reserved(KmpId::Reserved(9))));
+        assert_eq!(
+            r.register(reserved),
+            Err(RegistryError::Reserved(KmpId::Reserved(9)))
+        );
     }
 }

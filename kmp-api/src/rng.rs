@@ -55,7 +55,10 @@ impl RngHandle {
     /// A deterministic generator for simulations and tests: SHA-256 in counter mode over the
     /// seed. Not for production keys.
     pub fn seeded(seed: u64) -> RngHandle {
-        RngHandle::new(SeededRng { seed, state: Mutex::new((0, [0; 32], 32)) })
+        RngHandle::new(SeededRng {
+            seed,
+            state: Mutex::new((0, [0; 32], 32)),
+        })
     }
 
     /// Hands out exactly `bytes`, in order, then fails with [`RngError::Exhausted`].
@@ -137,7 +140,10 @@ impl RngSource for FixedRng {
     fn fill(&self, out: &mut [u8]) -> Result<(), RngError> {
         let mut q = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if q.len() < out.len() {
-            return Err(RngError::Exhausted { wanted: out.len(), left: q.len() });
+            return Err(RngError::Exhausted {
+                wanted: out.len(),
+                left: q.len(),
+            });
         }
         let n = out.len();
         for (o, b) in out.iter_mut().zip(q.drain(..n)) {
@@ -169,7 +175,10 @@ mod tests {
     fn fixed_runs_dry() {
         let r = RngHandle::fixed(vec![1, 2, 3]);
         assert_eq!(r.array::<2>().unwrap(), [1, 2]);
-        assert_eq!(r.array::<2>(), Err(RngError::Exhausted { wanted: 2, left: 1 }));
+        assert_eq!(
+            r.array::<2>(),
+            Err(RngError::Exhausted { wanted: 2, left: 1 })
+        );
     }
 
     #[test]

@@ -194,8 +194,10 @@ pub struct SecurityParams {
 
 impl SecurityParams {
     /// No security.
-    pub const NONE: SecurityParams =
-        SecurityParams { level: SecurityLevel::None, key_id: KeyIdentifier::Implicit };
+    pub const NONE: SecurityParams = SecurityParams {
+        level: SecurityLevel::None,
+        key_id: KeyIdentifier::Implicit,
+    };
 }
 
 impl Default for SecurityParams {

@@ -1,3 +1,5 @@
 //! The IEEE 802.15.9 MPX data service over IEEE 802.15.4.
 //!
 //! - [`wire`]: zero-copy views and `Repr`s for 802.15.4 frames, IEs and the MPX IE.
+
+pub mod wire;

@@ -1,7 +1,42 @@
 //! The one audited place where KMPs get their cryptography, on OpenSSL.
 //!
 //! Every primitive is tested against a public vector in its module. Secrets are held in types
-//! that zeroize on drop, and comparisons of secrets and MACs are constant-time ([`ct_eq`]).
+//! that zeroize on drop ([`SecretKey`], [`SecretBytes`]), and comparisons of secrets and MACs are
+//! constant-time ([`ct_eq`]).
+//!
+//! | module | what | spec |
+//! |---|---|---|
+//! | [`aes`] | AES-128/192/256 single block, AES-CTR | FIPS 197, SP 800-38A |
+//! | [`ccm`] | AES-CCM and CCM* (802.15.4 frame security) | RFC 3610, SP 800-38C, 802.15.4 Annex B |
+//! | [`cmac`] | AES-CMAC, AES-CMAC-PRF-128 | RFC 4493, RFC 4615 |
+//! | [`hmac`] | SHA-1/256/384, HMAC | FIPS 180-4, RFC 2104 |
+//! | [`prf`] | [`Prf`], IKEv2 `prf+`, HKDF | RFC 7296 §2.13, RFC 5869 |
+//! | [`keywrap`] | AES key wrap | RFC 3394 |
+//! | [`ecc`] | P-256 ECDH and ECDSA | SEC 1, FIPS 186-4, RFC 5903 |
+//! | [`x509`] | certificate chains and fields | RFC 5280 |
+//!
+//! All functions are sans-IO: randomness comes from a [`crate::rng::RngHandle`], the time of a
+//! certificate check is an argument. No function panics on its input; misuse and failures come
+//! back as [`CryptoError`].
+
+pub mod aes;
+pub mod ccm;
+pub mod cmac;
+pub mod ecc;
+pub mod hmac;
+pub mod key;
+pub mod keywrap;
+pub mod prf;
+pub mod x509;
+
+pub use self::aes::{AesBlockCipher, AesCtr};
+pub use self::ccm::AesCcm;
+pub use self::ecc::{P256KeyPair, P256PublicKey};
+pub use self::key::{Key128, Key256, SecretKey};
+pub use self::prf::{Prf, prf_plus};
+pub use crate::session::SecretBytes;
+
+use crate::rng::RngError;
 
 /// A crypto primitive failed or was misused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,6 +65,21 @@ pub enum CryptoError {
     /// OpenSSL reported an error.
     #[error("openssl: {0}")]
     Library(String),
+    /// More output was asked of a key derivation function than it can give (`prf+` and HKDF
+    /// stop at 255 blocks).
+    #[error("requested {requested} octets, at most {max} possible")]
+    OutputTooLong {
+        /// Octets requested.
+        requested: usize,
+        /// The most the function can produce with this PRF.
+        max: usize,
+    },
+    /// The combination of algorithm and operation is not defined (HKDF over a CMAC PRF, …).
+    #[error("unsupported: {0}")]
+    Unsupported(&'static str),
+    /// The random source failed (scalar generation).
+    #[error(transparent)]
+    Rng(#[from] RngError),
 }
 
 impl From<openssl::error::ErrorStack> for CryptoError {

@@ -1,0 +1,104 @@
+//! Frame Check Sequence (IEEE 802.15.4-2015 7.2.10).
+//!
+//! The 2-octet FCS is CRC-16/KERMIT (polynomial 0x1021 reflected, init 0, no final XOR); the
+//! 4-octet FCS of SUN PHYs is the ITU-T CRC-32 (as zlib's `crc32`). Both are sent
+//! little-endian and cover everything before them.
+
+use crc::{CRC_16_KERMIT, CRC_32_ISO_HDLC, Crc, Table};
+
+static CRC16: Crc<u16, Table<16>> = Crc::<u16, Table<16>>::new(&CRC_16_KERMIT);
+static CRC32: Crc<u32, Table<16>> = Crc::<u32, Table<16>>::new(&CRC_32_ISO_HDLC);
+
+/// The FCS length of a PHY.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum FcsLen {
+    /// No FCS in the buffer (the radio checked and stripped it).
+    None,
+    /// 2-octet CRC-16.
+    #[default]
+    Two,
+    /// 4-octet CRC-32.
+    Four,
+}
+
+impl FcsLen {
+    /// Octets the FCS takes.
+    pub const fn len(self) -> usize {
+        match self {
+            FcsLen::None => 0,
+            FcsLen::Two => 2,
+            FcsLen::Four => 4,
+        }
+    }
+
+    /// Whether there is no FCS.
+    pub const fn is_empty(self) -> bool {
+        matches!(self, FcsLen::None)
+    }
+}
+
+/// CRC-16/KERMIT of `data`.
+pub fn crc16(data: &[u8]) -> u16 {
+    CRC16.checksum(data)
+}
+
+/// CRC-32 (ITU-T / zlib) of `data`.
+pub fn crc32(data: &[u8]) -> u32 {
+    CRC32.checksum(data)
+}
+
+/// Writes the FCS over `frame[..len - fcs.len()]` into the last `fcs.len()` octets.
+/// Does nothing if the buffer is shorter than the FCS.
+pub fn fill(frame: &mut [u8], fcs: FcsLen) {
+    let Some(body_len) = frame.len().checked_sub(fcs.len()) else {
+        return;
+    };
+    let (body, out) = frame.split_at_mut(body_len);
+    match fcs {
+        FcsLen::None => {}
+        FcsLen::Two => out.copy_from_slice(&crc16(body).to_le_bytes()),
+        FcsLen::Four => out.copy_from_slice(&crc32(body).to_le_bytes()),
+    }
+}
+
+/// Whether the last `fcs.len()` octets of `frame` are the right FCS. `FcsLen::None` is always
+/// correct; a buffer shorter than the FCS never is.
+pub fn check(frame: &[u8], fcs: FcsLen) -> bool {
+    let Some(body_len) = frame.len().checked_sub(fcs.len()) else {
+        return false;
+    };
+    let (body, got) = frame.split_at(body_len);
+    match fcs {
+        FcsLen::None => true,
+        FcsLen::Two => crc16(body).to_le_bytes() == got,
+        FcsLen::Four => crc32(body).to_le_bytes() == got,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_values() {
+        // Catalogue check values and the unit-test values of spec/mpx-wire-format.md §6.
+        assert_eq!(crc16(b"123456789"), 0x2189);
+        assert_eq!(crc16(&[0x02, 0x00, 0x56]), 0x820b);
+        assert_eq!(crc32(b"123456789"), 0xcbf4_3926);
+    }
+
+    #[test]
+    fn fill_and_check() {
+        let mut f = [0x02, 0x00, 0x56, 0, 0];
+        fill(&mut f, FcsLen::Two);
+        assert_eq!(&f[3..], &[0x0b, 0x82]);
+        assert!(check(&f, FcsLen::Two));
+        f[0] ^= 1;
+        assert!(!check(&f, FcsLen::Two));
+        assert!(!check(&[1], FcsLen::Four));
+        assert!(check(&[], FcsLen::None));
+        let mut g = [1, 2, 3, 0, 0, 0, 0];
+        fill(&mut g, FcsLen::Four);
+        assert!(check(&g, FcsLen::Four));
+    }
+}
