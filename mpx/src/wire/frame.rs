@@ -490,6 +490,11 @@ impl<T: AsRef<[u8]>> Frame<T> {
         AuxSecurityHeader::new_checked(b).ok()
     }
 
+    /// Range of the auxiliary security header (empty when the frame is not secured).
+    pub fn aux_security_header_range(&self) -> Range<usize> {
+        self.layout.aux_at..self.layout.aux_at + self.layout.aux_len
+    }
+
     /// The header IEs, termination excluded.
     pub fn header_ies(&self) -> HeaderIeIter<'_> {
         HeaderIeIter::new(self.header_ies_bytes())
@@ -566,6 +571,19 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Frame<T> {
         let (head, rest) = b.split_at_mut(private_at);
         let (private, mic) = rest.split_at_mut(mic_at - private_at);
         (head, private, mic)
+    }
+
+    /// Overwrites the frame counter of the auxiliary security header in place. Returns `false`
+    /// (and changes nothing) if the frame is unsecured or its frame counter is suppressed.
+    pub fn set_frame_counter(&mut self, counter: u32) -> bool {
+        let at = self.layout.aux_at;
+        match self.aux_security_header() {
+            Some(h) if !h.frame_counter_suppressed() => {
+                self.buffer.as_mut()[at + 1..at + 5].copy_from_slice(&counter.to_le_bytes());
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Recomputes the FCS over the frame.
@@ -807,9 +825,6 @@ impl<'a> FrameRepr<'a> {
     /// panicking, if the representation cannot be encoded or `buf` is too short.
     pub fn emit(&self, buf: &mut [u8], fcs: FcsLen) -> Result<usize> {
         let fcf = self.frame_control()?;
-        if self.header_ies.len() + self.payload_ies.len() > 2047 {
-            return Err(Error::FieldOverflow("IE lists"));
-        }
         let total = self.buffer_len(fcs);
         let out = buf.get_mut(..total).ok_or(Error::BufferTooShort)?;
         out[..2].copy_from_slice(&fcf.to_le_bytes());
