@@ -104,4 +104,14 @@ mod tests {
         assert!(!ct_eq(b"abc", b"ab"));
         assert!(ct_eq(b"", b""));
     }
+
+    #[test]
+    fn crypto_state_can_move_between_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<AesCcm>();
+        send_sync::<P256KeyPair>();
+        send_sync::<P256PublicKey>();
+        send_sync::<Key128>();
+        send_sync::<x509::Certificate>();
+    }
 }

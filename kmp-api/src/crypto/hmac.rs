@@ -1,0 +1,222 @@
+//! SHA-1 / SHA-256 / SHA-384 digests (FIPS 180-4) and HMAC over them (RFC 2104).
+//!
+//! HMAC-SHA-1 is the MIKEY MAC and PRF core (RFC 3830 §4.1); HMAC-SHA-256/384 are the IKEv2,
+//! HIPv2 and PANA PRFs. Keys may have any length, empty included (RFC 2104 §2).
+
+use openssl::hash::MessageDigest;
+use openssl::pkey::PKey;
+use openssl::sign::Signer;
+
+use super::CryptoError;
+
+/// SHA-1 digest length.
+pub const SHA1_LEN: usize = 20;
+/// SHA-256 digest length.
+pub const SHA256_LEN: usize = 32;
+/// SHA-384 digest length.
+pub const SHA384_LEN: usize = 48;
+
+/// SHA-1 of `data`.
+pub fn sha1(data: &[u8]) -> [u8; SHA1_LEN] {
+    openssl::sha::sha1(data)
+}
+
+/// SHA-256 of `data`.
+pub fn sha256(data: &[u8]) -> [u8; SHA256_LEN] {
+    openssl::sha::sha256(data)
+}
+
+/// SHA-384 of `data`.
+pub fn sha384(data: &[u8]) -> [u8; SHA384_LEN] {
+    openssl::sha::sha384(data)
+}
+
+/// SHA-256 of the concatenation of `parts`.
+pub fn sha256_parts(parts: &[&[u8]]) -> [u8; SHA256_LEN] {
+    let mut h = openssl::sha::Sha256::new();
+    for part in parts {
+        h.update(part);
+    }
+    h.finish()
+}
+
+/// HMAC with `md` over the concatenation of `parts`, written into `out` (which must be exactly
+/// the digest length).
+pub(crate) fn hmac_into(
+    md: MessageDigest,
+    key: &[u8],
+    parts: &[&[u8]],
+    out: &mut [u8],
+) -> Result<(), CryptoError> {
+    if out.len() != md.size() {
+        return Err(CryptoError::Length {
+            what: "HMAC output",
+            len: out.len(),
+        });
+    }
+    // RFC 2104 §2: a key longer than the block is replaced by its hash, a shorter one is
+    // zero-padded to the block. Doing the first step here keeps OpenSSL's key-length limit
+    // out of reach; for the second, OpenSSL 3.0 refuses an empty MAC key, and the one-octet
+    // key 00 pads to the same block.
+    let hashed;
+    let key = if key.len() > md.block_size() {
+        hashed = openssl::hash::hash(md, key)?;
+        &hashed[..]
+    } else if key.is_empty() {
+        &[0u8][..]
+    } else {
+        key
+    };
+    let pkey = PKey::hmac(key)?;
+    let mut signer = Signer::new(md, &pkey)?;
+    for part in parts {
+        signer.update(part)?;
+    }
+    let n = signer.sign(out)?;
+    if n != out.len() {
+        return Err(CryptoError::Library(format!("HMAC returned {n} octets")));
+    }
+    Ok(())
+}
+
+/// HMAC-SHA-1 of the concatenation of `parts`.
+pub fn hmac_sha1_parts(key: &[u8], parts: &[&[u8]]) -> Result<[u8; SHA1_LEN], CryptoError> {
+    let mut out = [0u8; SHA1_LEN];
+    hmac_into(MessageDigest::sha1(), key, parts, &mut out)?;
+    Ok(out)
+}
+
+/// HMAC-SHA-256 of the concatenation of `parts`.
+pub fn hmac_sha256_parts(key: &[u8], parts: &[&[u8]]) -> Result<[u8; SHA256_LEN], CryptoError> {
+    let mut out = [0u8; SHA256_LEN];
+    hmac_into(MessageDigest::sha256(), key, parts, &mut out)?;
+    Ok(out)
+}
+
+/// HMAC-SHA-384 of the concatenation of `parts`.
+pub fn hmac_sha384_parts(key: &[u8], parts: &[&[u8]]) -> Result<[u8; SHA384_LEN], CryptoError> {
+    let mut out = [0u8; SHA384_LEN];
+    hmac_into(MessageDigest::sha384(), key, parts, &mut out)?;
+    Ok(out)
+}
+
+/// HMAC-SHA-1 of `data` (RFC 2104, RFC 2202 vectors).
+pub fn hmac_sha1(key: &[u8], data: &[u8]) -> Result<[u8; SHA1_LEN], CryptoError> {
+    hmac_sha1_parts(key, &[data])
+}
+
+/// HMAC-SHA-256 of `data` (RFC 4231 vectors).
+pub fn hmac_sha256(key: &[u8], data: &[u8]) -> Result<[u8; SHA256_LEN], CryptoError> {
+    hmac_sha256_parts(key, &[data])
+}
+
+/// HMAC-SHA-384 of `data` (RFC 4231 vectors).
+pub fn hmac_sha384(key: &[u8], data: &[u8]) -> Result<[u8; SHA384_LEN], CryptoError> {
+    hmac_sha384_parts(key, &[data])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(s: &str) -> Vec<u8> {
+        hex::decode(s).unwrap()
+    }
+
+    // FIPS 180-4 examples (NIST CSRC "SHA_All"): "abc".
+    #[test]
+    fn digests_of_abc() {
+        assert_eq!(
+            sha1(b"abc").to_vec(),
+            h("a9993e364706816aba3e25717850c26c9cd0d89d")
+        );
+        assert_eq!(
+            sha256(b"abc").to_vec(),
+            h("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        );
+        assert_eq!(
+            sha384(b"abc").to_vec(),
+            h(
+                "cb00753f45a35e8bb5a03d699ac65007272c32ab0eded1631a8b605a43ff5bed\
+               8086072ba1e7cc2358baeca134c825a7"
+            )
+        );
+        assert_eq!(sha256_parts(&[b"a", b"", b"bc"]), sha256(b"abc"));
+    }
+
+    // RFC 2202 §3 test cases 1 and 2 (HMAC-SHA-1).
+    #[test]
+    fn rfc2202() {
+        assert_eq!(
+            hmac_sha1(&[0x0b; 20], b"Hi There").unwrap().to_vec(),
+            h("b617318655057264e28bc0b6fb378c8ef146be00")
+        );
+        assert_eq!(
+            hmac_sha1(b"Jefe", b"what do ya want for nothing?")
+                .unwrap()
+                .to_vec(),
+            h("effcdf6ae5eb2fa2d27416d5f184df9c259a7c79")
+        );
+    }
+
+    // RFC 4231 §4.2 and §4.3 test cases 1 and 2 (HMAC-SHA-256 and HMAC-SHA-384).
+    #[test]
+    fn rfc4231() {
+        assert_eq!(
+            hmac_sha256(&[0x0b; 20], b"Hi There").unwrap().to_vec(),
+            h("b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7")
+        );
+        assert_eq!(
+            hmac_sha256(b"Jefe", b"what do ya want for nothing?")
+                .unwrap()
+                .to_vec(),
+            h("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+        );
+        assert_eq!(
+            hmac_sha384(b"Jefe", b"what do ya want for nothing?")
+                .unwrap()
+                .to_vec(),
+            h(
+                "af45d2e376484031617f78d2b58a6b1b9c7ef464f5a01b47e42ec3736322445e\
+               8e2240ca5e69e2c78b3239ecfab21649"
+            )
+        );
+        assert_eq!(
+            hmac_sha256_parts(b"Jefe", &[b"what do ya ", b"want for nothing?"]).unwrap(),
+            hmac_sha256(b"Jefe", b"what do ya want for nothing?").unwrap()
+        );
+    }
+
+    // RFC 4231 §4.7 test case 6 and RFC 2202 §3 test case 6: keys longer than the block.
+    #[test]
+    fn long_keys() {
+        assert_eq!(
+            hmac_sha256(
+                &[0xaa; 131],
+                b"Test Using Larger Than Block-Size Key - Hash Key First"
+            )
+            .unwrap()
+            .to_vec(),
+            h("60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54")
+        );
+        assert_eq!(
+            hmac_sha1(
+                &[0xaa; 80],
+                b"Test Using Larger Than Block-Size Key - Hash Key First"
+            )
+            .unwrap()
+            .to_vec(),
+            h("aa4ae5e15272d00e95705637ce8a3b55ed402112")
+        );
+    }
+
+    // An empty key is a valid HMAC key (RFC 2104 §2 pads it with zeros); the value is
+    // HMAC-SHA-256("", "") as computed by every HMAC implementation.
+    #[test]
+    fn empty_key() {
+        assert_eq!(
+            hmac_sha256(b"", b"").unwrap().to_vec(),
+            h("b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad")
+        );
+    }
+}
