@@ -2,5 +2,6 @@
 //!
 //! - [`wire`]: zero-copy views and `Repr`s for 802.15.4 frames, IEs and the MPX IE.
 
+pub mod pib;
 pub mod security;
 pub mod wire;
