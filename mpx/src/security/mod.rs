@@ -21,7 +21,9 @@ use kmp_api::security::SecurityLevel;
 use crate::wire::ie::HeaderTermination;
 use crate::wire::{self, FcsLen, Frame, FrameType};
 
-// pub mod procedures;
+pub mod procedures;
+
+pub use procedures::{FrameSecurity, IncomingSecurity, SecurityCounters};
 
 /// Length of the CCM* nonce.
 pub const NONCE_LEN: usize = 13;
