@@ -4,4 +4,5 @@
 
 pub mod pib;
 pub mod security;
+pub mod service;
 pub mod wire;
