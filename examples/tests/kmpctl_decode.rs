@@ -1,6 +1,9 @@
 //! `kmpctl decode` as a user runs it: JSON on stdout, exit 0; bad input: one line on stderr and
 //! exit 2.
 
+// Test helpers outside #[test] functions may unwrap: a failure is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::Command;
 
 use kmp_api::addr::{Address, ExtendedAddress};

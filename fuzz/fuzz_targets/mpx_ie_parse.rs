@@ -6,7 +6,9 @@ use libfuzzer_sys::fuzz_target;
 use mpx::wire::MpxIeRepr;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(repr) = MpxIeRepr::parse_bytes(data) else { return };
+    let Ok(repr) = MpxIeRepr::parse_bytes(data) else {
+        return;
+    };
     let _ = repr.kmp_id();
     let mut out = vec![0u8; repr.buffer_len()];
     let n = repr.emit(&mut out).expect("a parsed MPX IE must emit");

@@ -5,6 +5,9 @@
 //! Needs `tshark` (installed by scripts/test.sh). Set `KMP_SKIP_TSHARK=1` to skip on a machine
 //! without it; otherwise a missing tshark fails the test.
 
+// Test helpers outside #[test] functions may unwrap: a failure is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::Write;
 use std::process::Command;
 
@@ -135,7 +138,11 @@ fn tshark_decrypts_our_ccm_star_frames() {
     let text = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split('|').collect()).collect();
     assert_eq!(lines.len(), 4, "tshark output:\n{text}");
-    let expect = [("1", "0x05", "5"), ("2", "0x06", "6"), ("3", "0x07", "16909060")];
+    let expect = [
+        ("1", "0x05", "5"),
+        ("2", "0x06", "6"),
+        ("3", "0x07", "16909060"),
+    ];
     for (line, (n, level, counter)) in lines.iter().zip(expect) {
         assert_eq!(line[0], n);
         assert_eq!(line[1], "1", "FCS of frame {n}: {text}");

@@ -125,7 +125,6 @@ fn decode(hex_frame: &str, fcs: FcsLen, keys: &[String]) -> anyhow::Result<Value
             KeyIdentifier::SourceIndex(s, i) => (json!(hex::encode(s.as_bytes())), json!(i)),
         };
         let src = frame.src_addr().extended();
-        drop(frame);
         if let (Some(src), false) = (src, keys.is_empty()) {
             for key in &keys {
                 let mut attempt = raw.clone();

@@ -8,7 +8,6 @@
 
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
-use dashmap::DashMap;
 use kmp_api::{Address, ExtendedAddress, PanId, ShortAddress};
 
 use crate::pib::KeyRef;
@@ -183,9 +182,9 @@ pub(crate) struct RxCounterSnapshot {
 /// The in-memory device table with its short-address map and incoming counters.
 #[derive(Debug)]
 pub(crate) struct DeviceTable {
-    pub(crate) devices: DashMap<ExtendedAddress, DeviceDescriptor>,
-    pub(crate) short: DashMap<(PanId, ShortAddress), ExtendedAddress>,
-    pub(crate) rx: DashMap<(ExtendedAddress, KeyRef), RxCounter>,
+    pub(crate) devices: crate::pib::Map<ExtendedAddress, DeviceDescriptor>,
+    pub(crate) short: crate::pib::Map<(PanId, ShortAddress), ExtendedAddress>,
+    pub(crate) rx: crate::pib::Map<(ExtendedAddress, KeyRef), RxCounter>,
     checkpoint_after: u32,
     checkpoint_wanted: AtomicBool,
 }
@@ -193,9 +192,9 @@ pub(crate) struct DeviceTable {
 impl DeviceTable {
     pub(crate) fn new(checkpoint_after: u32) -> DeviceTable {
         DeviceTable {
-            devices: DashMap::new(),
-            short: DashMap::new(),
-            rx: DashMap::new(),
+            devices: crate::pib::Map::default(),
+            short: crate::pib::Map::default(),
+            rx: crate::pib::Map::default(),
             checkpoint_after: checkpoint_after.max(1),
             checkpoint_wanted: AtomicBool::new(false),
         }

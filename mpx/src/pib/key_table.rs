@@ -3,7 +3,6 @@
 
 use core::fmt;
 
-use dashmap::DashMap;
 use kmp_api::session::{KeyDirection, KeyScope};
 use kmp_api::{ExtendedAddress, Instant, KeyIdentifier, KmpId, SecurityLevel};
 use zeroize::{Zeroize, ZeroizeOnDrop};
@@ -275,8 +274,8 @@ impl IndexKey {
 /// The in-memory key table.
 #[derive(Debug, Default)]
 pub(crate) struct KeyTable {
-    pub(crate) by_ref: DashMap<KeyRef, KeyDescriptor>,
-    pub(crate) index: DashMap<IndexKey, KeyRef>,
+    pub(crate) by_ref: crate::pib::Map<KeyRef, KeyDescriptor>,
+    pub(crate) index: crate::pib::Map<IndexKey, KeyRef>,
 }
 
 impl KeyTable {

@@ -42,6 +42,11 @@ pub mod store;
 
 use std::sync::{Arc, PoisonError, RwLock};
 
+/// The concurrent maps behind the tables: `DashMap` with aHash, which is several times faster
+/// than SipHash on these short keys and still keyed per process, so peers that choose their
+/// addresses cannot aim collisions at it.
+pub(crate) type Map<K, V> = dashmap::DashMap<K, V, ahash::RandomState>;
+
 use kmp_api::session::KeyDirection;
 use kmp_api::{Address, ExtendedAddress, Instant, KmpId, PanId, SecurityLevel, ShortAddress};
 

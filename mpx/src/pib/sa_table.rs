@@ -8,7 +8,6 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
-use dashmap::DashMap;
 use kmp_api::session::UpperLayerSa;
 use kmp_api::{ExtendedAddress, Instant, KmpId};
 
@@ -40,7 +39,7 @@ pub(crate) type SaKey = (KmpId, ExtendedAddress, Vec<u8>);
 /// The in-memory SA table.
 #[derive(Debug, Default)]
 pub(crate) struct SaTable {
-    pub(crate) map: DashMap<SaKey, StoredSa>,
+    pub(crate) map: crate::pib::Map<SaKey, StoredSa>,
 }
 
 impl SaTable {

@@ -6,7 +6,6 @@
 //! arrive unsecured, e.g. the data frames that carry KMP messages before keys exist); a secured
 //! frame without a descriptor passes, as in the standard.
 
-use dashmap::DashMap;
 use kmp_api::SecurityLevel;
 
 use crate::pib::FrameType;
@@ -112,7 +111,7 @@ pub enum SecurityLevelError {
 /// The in-memory security-level table.
 #[derive(Debug, Default)]
 pub(crate) struct SecurityLevelTable {
-    pub(crate) map: DashMap<(FrameType, Option<u8>), SecurityLevelDescriptor>,
+    pub(crate) map: crate::pib::Map<(FrameType, Option<u8>), SecurityLevelDescriptor>,
 }
 
 impl SecurityLevelTable {

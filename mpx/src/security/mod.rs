@@ -161,7 +161,15 @@ pub fn unprotect_in_place(
     key: &mut AesCcm,
     src: ExtendedAddress,
 ) -> Result<Unprotected, SecurityError> {
-    let frame = Frame::new_checked(buf, fcs)?;
+    unprotect_frame(Frame::new_checked(buf, fcs)?, key, src)
+}
+
+/// [`unprotect_in_place`] for a frame whose layout was already checked.
+pub(crate) fn unprotect_frame(
+    frame: Frame<&mut [u8]>,
+    key: &mut AesCcm,
+    src: ExtendedAddress,
+) -> Result<Unprotected, SecurityError> {
     let aux = frame
         .aux_security_header()
         .ok_or(SecurityError::NotSecured)?;

@@ -17,7 +17,7 @@ use kmp_api::security::{KeyIdentifier, SecurityLevel};
 use kmp_api::session::KeyDirection;
 use kmp_api::time::Instant;
 
-use super::{SecurityError, protect_in_place, unprotect_in_place};
+use super::{SecurityError, protect_in_place, unprotect_frame};
 use crate::pib::{
     CounterError, DeviceDescriptor, FrameCounterError, KeyLookup, KeyLookupError, KeyQuery, KeyRef,
     Pib,
@@ -90,7 +90,7 @@ impl Drop for CachedKey {
 pub struct FrameSecurity {
     pib: Pib,
     fcs: FcsLen,
-    ciphers: HashMap<KeyRef, CachedKey>,
+    ciphers: HashMap<KeyRef, CachedKey, ahash::RandomState>,
     counters: SecurityCounters,
 }
 
@@ -110,7 +110,7 @@ impl FrameSecurity {
         FrameSecurity {
             pib,
             fcs,
-            ciphers: HashMap::new(),
+            ciphers: HashMap::default(),
             counters: SecurityCounters::default(),
         }
     }
@@ -246,7 +246,7 @@ impl FrameSecurity {
         buf: &mut [u8],
         now: Instant,
     ) -> Result<IncomingSecurity, SecurityError> {
-        let frame = Frame::new_checked(&*buf, self.fcs)?;
+        let frame = Frame::new_checked(buf, self.fcs)?;
         if !frame.fcs_ok() {
             return Err(SecurityError::Wire(crate::wire::Error::BadFcs));
         }
@@ -301,9 +301,8 @@ impl FrameSecurity {
         self.pib
             .frame_counter_acceptable(src, found.key_ref, counter)
             .map_err(|e| replay_error(e, counter))?;
-        let fcs = self.fcs;
         let ccm = self.cipher(&found)?;
-        unprotect_in_place(buf, fcs, ccm, src)?;
+        unprotect_frame(frame, ccm, src)?;
         // Record the counter only after the MIC verified: a forged frame must not advance it.
         self.pib
             .check_and_update_frame_counter(src, found.key_ref, counter)

@@ -4,9 +4,8 @@
 //! 4-octet FCS of SUN PHYs is the ITU-T CRC-32 (as zlib's `crc32`). Both are sent
 //! little-endian and cover everything before them.
 
-use crc::{CRC_16_KERMIT, CRC_32_ISO_HDLC, Crc, Table};
+use crc::{CRC_32_ISO_HDLC, Crc, Table};
 
-static CRC16: Crc<u16, Table<16>> = Crc::<u16, Table<16>>::new(&CRC_16_KERMIT);
 static CRC32: Crc<u32, Table<16>> = Crc::<u32, Table<16>>::new(&CRC_32_ISO_HDLC);
 
 /// The FCS length of a PHY.
@@ -37,9 +36,64 @@ impl FcsLen {
     }
 }
 
-/// CRC-16/KERMIT of `data`.
+/// Reflected polynomial of CRC-16/KERMIT (0x1021 bit-reversed).
+const POLY16: u16 = 0x8408;
+
+/// Slice-by-8 tables: `T[0]` is the classic byte table, `T[k][b]` advances `T[k-1][b]` by one
+/// more zero octet. Built at compile time.
+static CRC16_TABLES: [[u16; 256]; 8] = crc16_tables();
+
+#[allow(clippy::cast_possible_truncation)] // b < 256
+const fn crc16_tables() -> [[u16; 256]; 8] {
+    let mut t = [[0u16; 256]; 8];
+    let mut b = 0;
+    while b < 256 {
+        let mut c = b as u16;
+        let mut i = 0;
+        while i < 8 {
+            c = if c & 1 != 0 {
+                (c >> 1) ^ POLY16
+            } else {
+                c >> 1
+            };
+            i += 1;
+        }
+        t[0][b] = c;
+        b += 1;
+    }
+    let mut k = 1;
+    while k < 8 {
+        let mut b = 0;
+        while b < 256 {
+            let prev = t[k - 1][b];
+            t[k][b] = (prev >> 8) ^ t[0][(prev & 0xff) as usize];
+            b += 1;
+        }
+        k += 1;
+    }
+    t
+}
+
+/// CRC-16/KERMIT of `data` (slice-by-8: the FCS check is a third of a frame parse otherwise).
 pub fn crc16(data: &[u8]) -> u16 {
-    CRC16.checksum(data)
+    let t = &CRC16_TABLES;
+    let mut crc: u16 = 0;
+    let mut chunks = data.chunks_exact(8);
+    for c in &mut chunks {
+        let lo = crc ^ u16::from_le_bytes([c[0], c[1]]);
+        crc = t[7][usize::from(lo & 0xff)]
+            ^ t[6][usize::from(lo >> 8)]
+            ^ t[5][usize::from(c[2])]
+            ^ t[4][usize::from(c[3])]
+            ^ t[3][usize::from(c[4])]
+            ^ t[2][usize::from(c[5])]
+            ^ t[1][usize::from(c[6])]
+            ^ t[0][usize::from(c[7])];
+    }
+    for &b in chunks.remainder() {
+        crc = (crc >> 8) ^ t[0][usize::from((crc ^ u16::from(b)) & 0xff)];
+    }
+    crc
 }
 
 /// CRC-32 (ITU-T / zlib) of `data`.
@@ -85,6 +139,22 @@ mod tests {
         assert_eq!(crc16(b"123456789"), 0x2189);
         assert_eq!(crc16(&[0x02, 0x00, 0x56]), 0x820b);
         assert_eq!(crc32(b"123456789"), 0xcbf4_3926);
+    }
+
+    #[test]
+    fn slice_by_8_matches_the_catalogue_implementation() {
+        let reference = crc::Crc::<u16>::new(&crc::CRC_16_KERMIT);
+        let data: Vec<u8> = (0..300u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13).to_le_bytes()[0])
+            .collect();
+        for start in 0..9 {
+            for end in start..data.len() {
+                assert_eq!(
+                    crc16(&data[start..end]),
+                    reference.checksum(&data[start..end])
+                );
+            }
+        }
     }
 
     #[test]
