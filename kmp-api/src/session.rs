@@ -16,6 +16,7 @@
 //! durable in the PIB *before* it reports the [`Outcome`] to the application.
 
 use core::fmt;
+use std::borrow::Cow;
 
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -140,10 +141,11 @@ pub struct LinkKey {
 pub struct UpperLayerSa {
     /// Identifier chosen by the KMP (SPI, CS ID, …), unique per owner and peer.
     pub sa_id: Vec<u8>,
-    /// What kind of SA this is, for reports (`"rkmp-routing"`, `"amikey-cs"`, …).
-    pub kind: &'static str,
+    /// What kind of SA this is, for reports (`"rkmp-routing"`, `"amikey-cs"`, …). A `Cow` so
+    /// KMPs name it without allocating and the store can hand back what it read.
+    pub kind: Cow<'static, str>,
     /// Named key material (`"SK_ei"`, `"TEK"`, …).
-    pub keys: Vec<(&'static str, SecretBytes)>,
+    pub keys: Vec<(Cow<'static, str>, SecretBytes)>,
     /// Validity from installation.
     pub lifetime: Option<Duration>,
     /// The SA this one was derived from, if any; revoking the parent revokes this one.

@@ -106,6 +106,9 @@ fn wire(c: &mut Criterion) {
         };
         b.iter(|| parse_to_kmp(black_box(&frame), opts))
     });
+    g.bench_function("fcs16_check", |b| {
+        b.iter(|| mpx::wire::fcs::check(black_box(&frame), FcsLen::Two))
+    });
     let mut out = vec![0u8; 127];
     g.bench_function("emit_data_frame_mpx", |b| {
         b.iter(|| plain.emit(black_box(&mut out), FcsLen::Two).unwrap())

@@ -13,11 +13,11 @@ use kmp_api::{
 };
 use zeroize::Zeroizing;
 
-use crate::pib::sa_table::intern;
 use crate::pib::{
     DeviceDescriptor, FrameType, KeyDescriptor, KeyMaterial, KeyRef, KeyUsage, OwnIdentity,
     SecurityLevelDescriptor, SecurityLevelSet, StoredSa,
 };
+use std::borrow::Cow;
 
 /// Version octet of every record this code writes.
 pub(crate) const RECORD_VERSION: u8 = 1;
@@ -407,11 +407,11 @@ pub(crate) fn decode_sa(b: &[u8]) -> Result<StoredSa> {
     let owner = r.kmp_id()?;
     let peer = r.ext()?;
     let sa_id = r.var16()?.to_vec();
-    let kind = intern(r.str()?).ok_or(DecodeError("too many distinct SA names"))?;
+    let kind = Cow::Owned(r.str()?.to_owned());
     let n = r.u16()?;
     let mut keys = Vec::with_capacity(usize::from(n).min(64));
     for _ in 0..n {
-        let name = intern(r.str()?).ok_or(DecodeError("too many distinct SA names"))?;
+        let name = Cow::Owned(r.str()?.to_owned());
         keys.push((name, SecretBytes::from_slice(r.var16()?)));
     }
     let has_lifetime = r.bool()?;
@@ -540,8 +540,8 @@ mod tests {
             peer: ExtendedAddress::from_u64(5),
             sa: UpperLayerSa {
                 sa_id: vec![1, 2, 3],
-                kind: "rkmp-routing",
-                keys: vec![("SK_ei", SecretBytes::from_slice(&[9; 32]))],
+                kind: "rkmp-routing".into(),
+                keys: vec![("SK_ei".into(), SecretBytes::from_slice(&[9; 32]))],
                 lifetime: Some(Duration::from_secs(60)),
                 parent: Some(vec![7]),
             },

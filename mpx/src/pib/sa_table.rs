@@ -6,7 +6,6 @@
 //! and peer; revoking an SA revokes every SA whose parent chain leads to it.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Mutex, OnceLock, PoisonError};
 
 use kmp_api::session::UpperLayerSa;
 use kmp_api::{ExtendedAddress, Instant, KmpId};
@@ -113,30 +112,6 @@ pub(crate) fn revoke_closure(edges: &[(Vec<u8>, Option<Vec<u8>>)], root: &[u8]) 
     out
 }
 
-/// Most distinct SA kinds and key names one process keeps (see [`intern`]).
-const MAX_INTERNED_NAMES: usize = 4096;
-
-/// `UpperLayerSa` names its kind and keys with `&'static str`. Names read back from the store
-/// are interned: each distinct name is leaked once per process. The number of names is
-/// bounded, so a corrupt store cannot make this grow without limit; `None` when the bound is
-/// reached.
-pub(crate) fn intern(name: &str) -> Option<&'static str> {
-    static NAMES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
-    let mut names = NAMES
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
-    if let Some(n) = names.get(name) {
-        return Some(n);
-    }
-    if names.len() >= MAX_INTERNED_NAMES {
-        return None;
-    }
-    let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
-    names.insert(leaked);
-    Some(leaked)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,13 +157,5 @@ mod tests {
         let edges = vec![e("a", Some("b")), e("b", Some("a")), e("c", Some("c"))];
         assert_eq!(ids(revoke_closure(&edges, b"a")), ["a", "b"]);
         assert_eq!(ids(revoke_closure(&edges, b"c")), ["c"]);
-    }
-
-    #[test]
-    fn interning_returns_one_copy() {
-        let a = intern("rkmp-routing").unwrap();
-        let b = intern(&String::from("rkmp-routing")).unwrap();
-        assert!(core::ptr::eq(a, b));
-        assert_eq!(a, "rkmp-routing");
     }
 }

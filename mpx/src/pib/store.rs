@@ -862,7 +862,7 @@ impl PibStore {
         owner: KmpId,
         peer: ExtendedAddress,
         sa_id: &[u8],
-        keys: Vec<(&'static str, SecretBytes)>,
+        keys: Vec<(std::borrow::Cow<'static, str>, SecretBytes)>,
         now: Instant,
     ) -> Result<(), PibError> {
         let mut stored = self.pib.upper_layer_sa(owner, peer, sa_id).ok_or_else(|| {

@@ -181,18 +181,26 @@ struct Layout {
     seq: Option<u8>,
     dst_mode: AddressingMode,
     src_mode: AddressingMode,
-    dst_pan_at: Option<usize>,
-    dst_addr_at: usize,
-    src_pan_at: Option<usize>,
-    src_addr_at: usize,
-    aux_at: usize,
-    aux_len: usize,
-    ies_at: usize,
-    header_ies_len: usize,
+    // Offsets as u16 keep the layout small enough to move in registers; frames are at most
+    // 2047 octets on every PHY and `new_checked` refuses buffers longer than 65535.
+    dst_pan_at: Option<u16>,
+    dst_addr_at: u16,
+    src_pan_at: Option<u16>,
+    src_addr_at: u16,
+    aux_at: u16,
+    aux_len: u16,
+    ies_at: u16,
+    header_ies_len: u16,
     termination: HeaderTermination,
-    private_at: usize,
-    mic_at: usize,
-    fcs_at: usize,
+    private_at: u16,
+    mic_at: u16,
+    fcs_at: u16,
+}
+
+/// Narrows an offset that is at most the buffer length (checked to fit u16 on entry).
+#[allow(clippy::cast_possible_truncation)]
+const fn o(x: usize) -> u16 {
+    x as u16
 }
 
 /// A zero-copy view of an 802.15.4 frame, FCS included unless the view was made with
@@ -217,6 +225,9 @@ impl<T: AsRef<[u8]>> Frame<T> {
     }
 
     fn layout(b: &[u8], fcs: FcsLen) -> Result<Layout> {
+        if b.len() > usize::from(u16::MAX) {
+            return Err(Error::FieldOverflow("frame length"));
+        }
         let end = b
             .len()
             .checked_sub(fcs.len())
@@ -283,9 +294,9 @@ impl<T: AsRef<[u8]>> Frame<T> {
                     ies_at: 1,
                     header_ies_len: 0,
                     termination: HeaderTermination::None,
-                    private_at: 1.min(end),
-                    mic_at: end,
-                    fcs_at: end,
+                    private_at: o(1.min(end)),
+                    mic_at: o(end),
+                    fcs_at: o(end),
                 });
             }
             _ => {
@@ -373,18 +384,18 @@ impl<T: AsRef<[u8]>> Frame<T> {
             seq,
             dst_mode,
             src_mode,
-            dst_pan_at,
-            dst_addr_at,
-            src_pan_at,
-            src_addr_at,
-            aux_at,
-            aux_len,
-            ies_at,
-            header_ies_len,
+            dst_pan_at: dst_pan_at.map(o),
+            dst_addr_at: o(dst_addr_at),
+            src_pan_at: src_pan_at.map(o),
+            src_addr_at: o(src_addr_at),
+            aux_at: o(aux_at),
+            aux_len: o(aux_len),
+            ies_at: o(ies_at),
+            header_ies_len: o(header_ies_len),
             termination,
-            private_at,
-            mic_at,
-            fcs_at: end,
+            private_at: o(private_at),
+            mic_at: o(mic_at),
+            fcs_at: o(end),
         })
     }
 
@@ -462,22 +473,22 @@ impl<T: AsRef<[u8]>> Frame<T> {
 
     /// Destination PAN ID, if present.
     pub fn dst_pan_id(&self) -> Option<PanId> {
-        self.pan_at(self.layout.dst_pan_at)
+        self.pan_at(self.layout.dst_pan_at.map(usize::from))
     }
 
     /// Destination address.
     pub fn dst_addr(&self) -> Address {
-        self.addr_at(self.layout.dst_mode, self.layout.dst_addr_at)
+        self.addr_at(self.layout.dst_mode, usize::from(self.layout.dst_addr_at))
     }
 
     /// Source PAN ID, if present in the frame (not inferred from the destination).
     pub fn src_pan_id(&self) -> Option<PanId> {
-        self.pan_at(self.layout.src_pan_at)
+        self.pan_at(self.layout.src_pan_at.map(usize::from))
     }
 
     /// Source address.
     pub fn src_addr(&self) -> Address {
-        self.addr_at(self.layout.src_mode, self.layout.src_addr_at)
+        self.addr_at(self.layout.src_mode, usize::from(self.layout.src_addr_at))
     }
 
     /// The auxiliary security header, if the frame is secured.
@@ -485,14 +496,16 @@ impl<T: AsRef<[u8]>> Frame<T> {
         if !self.layout.security {
             return None;
         }
-        let b = &self.buffer.as_ref()[self.layout.aux_at..self.layout.aux_at + self.layout.aux_len];
+        let b = &self.buffer.as_ref()[usize::from(self.layout.aux_at)
+            ..usize::from(self.layout.aux_at) + usize::from(self.layout.aux_len)];
         // new_checked validated this very range.
         AuxSecurityHeader::new_checked(b).ok()
     }
 
     /// Range of the auxiliary security header (empty when the frame is not secured).
     pub fn aux_security_header_range(&self) -> Range<usize> {
-        self.layout.aux_at..self.layout.aux_at + self.layout.aux_len
+        usize::from(self.layout.aux_at)
+            ..usize::from(self.layout.aux_at) + usize::from(self.layout.aux_len)
     }
 
     /// The header IEs, termination excluded.
@@ -502,7 +515,8 @@ impl<T: AsRef<[u8]>> Frame<T> {
 
     /// The encoded header IEs, termination excluded.
     pub fn header_ies_bytes(&self) -> &[u8] {
-        &self.buffer.as_ref()[self.layout.ies_at..self.layout.ies_at + self.layout.header_ies_len]
+        &self.buffer.as_ref()[usize::from(self.layout.ies_at)
+            ..usize::from(self.layout.ies_at) + usize::from(self.layout.header_ies_len)]
     }
 
     /// How the header IE list ended.
@@ -513,12 +527,12 @@ impl<T: AsRef<[u8]>> Frame<T> {
     /// Length of the part that is authenticated but never encrypted: the MHR, auxiliary
     /// security header, header IEs and their termination (the CCM* `a` data).
     pub fn header_len(&self) -> usize {
-        self.layout.private_at
+        usize::from(self.layout.private_at)
     }
 
     /// Range of the private payload (payload IEs and payload; encrypted at levels 4–7).
     pub fn private_payload_range(&self) -> Range<usize> {
-        self.layout.private_at..self.layout.mic_at
+        usize::from(self.layout.private_at)..usize::from(self.layout.mic_at)
     }
 
     /// The private payload.
@@ -528,7 +542,7 @@ impl<T: AsRef<[u8]>> Frame<T> {
 
     /// Range of the MIC.
     pub fn mic_range(&self) -> Range<usize> {
-        self.layout.mic_at..self.layout.fcs_at
+        usize::from(self.layout.mic_at)..usize::from(self.layout.fcs_at)
     }
 
     /// The MIC (empty when unsecured or at levels 0 and 4).
@@ -538,7 +552,7 @@ impl<T: AsRef<[u8]>> Frame<T> {
 
     /// Everything the FCS covers.
     pub fn fcs_covered(&self) -> &[u8] {
-        &self.buffer.as_ref()[..self.layout.fcs_at]
+        &self.buffer.as_ref()[..usize::from(self.layout.fcs_at)]
     }
 
     /// Whether the FCS matches (always true for views made with [`FcsLen::None`]).
@@ -563,9 +577,9 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Frame<T> {
     /// Splits the frame into (authenticated header, private payload, MIC) for in-place CCM*.
     pub fn split_for_security(&mut self) -> (&[u8], &mut [u8], &mut [u8]) {
         let (private_at, mic_at, fcs_at) = (
-            self.layout.private_at,
-            self.layout.mic_at,
-            self.layout.fcs_at,
+            usize::from(self.layout.private_at),
+            usize::from(self.layout.mic_at),
+            usize::from(self.layout.fcs_at),
         );
         let b = &mut self.buffer.as_mut()[..fcs_at];
         let (head, rest) = b.split_at_mut(private_at);
@@ -576,7 +590,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Frame<T> {
     /// Overwrites the frame counter of the auxiliary security header in place. Returns `false`
     /// (and changes nothing) if the frame is unsecured or its frame counter is suppressed.
     pub fn set_frame_counter(&mut self, counter: u32) -> bool {
-        let at = self.layout.aux_at;
+        let at = usize::from(self.layout.aux_at);
         match self.aux_security_header() {
             Some(h) if !h.frame_counter_suppressed() => {
                 self.buffer.as_mut()[at + 1..at + 5].copy_from_slice(&counter.to_le_bytes());
@@ -689,8 +703,10 @@ impl<'a> FrameRepr<'a> {
         }
         let b: &'a [u8] = frame.buffer.as_ref();
         let l = &frame.layout;
-        let (payload_ies, terminated, payload) =
-            split_private(&b[l.private_at..l.mic_at], l.termination)?;
+        let (payload_ies, terminated, payload) = split_private(
+            &b[usize::from(l.private_at)..usize::from(l.mic_at)],
+            l.termination,
+        )?;
         Ok(FrameRepr {
             frame_type: l.frame_type,
             frame_version: l.version,
@@ -702,7 +718,8 @@ impl<'a> FrameRepr<'a> {
             src_pan: frame.src_pan_id(),
             src_addr: frame.src_addr(),
             security,
-            header_ies: &b[l.ies_at..l.ies_at + l.header_ies_len],
+            header_ies: &b
+                [usize::from(l.ies_at)..usize::from(l.ies_at) + usize::from(l.header_ies_len)],
             payload_ies,
             // PT only matters in front of nothing; keep it so Ex 5 re-emits byte for byte, but
             // not when there are no payload IEs (emit would not write it).

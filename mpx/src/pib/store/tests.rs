@@ -36,8 +36,8 @@ fn install(owner: KmpId, peer: ExtendedAddress, link_keys: Vec<LinkKey>) -> KeyI
 fn sa(id: &str, parent: Option<&str>) -> UpperLayerSa {
     UpperLayerSa {
         sa_id: id.as_bytes().to_vec(),
-        kind: "rkmp-routing",
-        keys: vec![("TEK", SecretBytes::from_slice(id.as_bytes()))],
+        kind: "rkmp-routing".into(),
+        keys: vec![("TEK".into(), SecretBytes::from_slice(id.as_bytes()))],
         lifetime: None,
         parent: parent.map(|p| p.as_bytes().to_vec()),
     }
@@ -444,9 +444,9 @@ fn upper_layer_sa_calls() {
         .unwrap();
     assert_eq!(pib.upper_layer_sas(o, PEER).len(), 5);
 
-    let new_keys = vec![
-        ("TEK", SecretBytes::from_slice(&[7; 16])),
-        ("TAK", SecretBytes::from_slice(&[8; 16])),
+    let new_keys: Vec<(std::borrow::Cow<'static, str>, SecretBytes)> = vec![
+        ("TEK".into(), SecretBytes::from_slice(&[7; 16])),
+        ("TAK".into(), SecretBytes::from_slice(&[8; 16])),
     ];
     let later = T0 + Duration::from_secs(5);
     store
