@@ -18,6 +18,9 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy -p mpx --features __fuzz --locked -- -D warnings
+# The fuzz targets live outside the workspace (cargo fuzz, nightly); make sure they still build.
+cargo check --manifest-path fuzz/Cargo.toml --locked --bins
 # Release mode: the PIB crash test and the property tests do real work.
 cargo test --workspace --all-targets --locked --release
 cargo test --workspace --doc --locked --release

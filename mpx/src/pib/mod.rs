@@ -35,6 +35,9 @@ mod codec;
 pub mod device_table;
 mod error;
 pub mod frame_counter;
+#[cfg(feature = "__fuzz")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod key_table;
 pub mod sa_table;
 pub mod security_level;
