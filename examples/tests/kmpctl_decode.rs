@@ -11,7 +11,6 @@ use kmp_api::crypto::ccm::AesCcm;
 use kmp_api::id::MultiplexId;
 use kmp_api::security::{KeyIdentifier, SecurityLevel};
 use mpx::security::protect_in_place;
-use mpx::wire::ie::{PayloadIe, PayloadIeGroup};
 use mpx::wire::{AuxSecurityHeaderRepr, FcsLen, FrameRepr, FrameType, FrameVersion, MpxIeRepr};
 use serde_json::Value;
 
@@ -114,14 +113,7 @@ fn secured_hex(key: &[u8; 16]) -> String {
         multiplex_id: MultiplexId::Kmp,
         data: &[5, 0xaa, 0xbb],
     };
-    let mut content = vec![0u8; mpx.buffer_len()];
-    mpx.emit(&mut content).unwrap();
-    let ie = PayloadIe {
-        group: PayloadIeGroup::Mpx,
-        content: &content,
-    };
-    let mut ies = vec![0u8; ie.buffer_len()];
-    ie.emit(&mut ies).unwrap();
+    let ies = mpx.to_payload_ie().unwrap();
     let repr = FrameRepr {
         frame_type: FrameType::Data,
         frame_version: FrameVersion::V2015,

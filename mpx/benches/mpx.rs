@@ -23,7 +23,6 @@ use kmp_api::time::Instant;
 use mpx::pib::{OwnIdentity, PibConfig, PibStore, SecurityLevelDescriptor, SecurityLevelSet};
 use mpx::security::{FrameSecurity, protect_in_place, unprotect_in_place};
 use mpx::service::{MpxConfig, MpxEvent, MpxService};
-use mpx::wire::ie::{PayloadIe, PayloadIeGroup};
 use mpx::wire::{
     AuxSecurityHeaderRepr, FcsLen, Frame, FrameRepr, FrameType, FrameVersion, MpxIeRepr,
     ParseOptions,
@@ -40,15 +39,7 @@ fn mpx_ies(data: &[u8]) -> Vec<u8> {
         multiplex_id: MultiplexId::Kmp,
         data,
     };
-    let mut content = vec![0u8; mpx.buffer_len()];
-    mpx.emit(&mut content).unwrap();
-    let ie = PayloadIe {
-        group: PayloadIeGroup::Mpx,
-        content: &content,
-    };
-    let mut out = vec![0u8; ie.buffer_len()];
-    ie.emit(&mut out).unwrap();
-    out
+    mpx.to_payload_ie().unwrap()
 }
 
 fn repr<'a>(ies: &'a [u8], security: Option<AuxSecurityHeaderRepr>) -> FrameRepr<'a> {

@@ -16,7 +16,6 @@ use kmp_api::crypto::ccm::AesCcm;
 use kmp_api::id::MultiplexId;
 use kmp_api::security::{KeyIdentifier, SecurityLevel};
 use mpx::security::protect_in_place;
-use mpx::wire::ie::{PayloadIe, PayloadIeGroup};
 use mpx::wire::{AuxSecurityHeaderRepr, FcsLen, FrameRepr, FrameType, FrameVersion, MpxIeRepr};
 
 const KEY: [u8; 16] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
@@ -33,14 +32,7 @@ fn secured_frame(seq: u8, level: SecurityLevel, counter: u32, key: &[u8; 16]) ->
         multiplex_id: MultiplexId::Kmp,
         data: &KMP_FRAME,
     };
-    let mut content = vec![0u8; mpx.buffer_len()];
-    mpx.emit(&mut content).unwrap();
-    let ie = PayloadIe {
-        group: PayloadIeGroup::Mpx,
-        content: &content,
-    };
-    let mut ies = vec![0u8; ie.buffer_len()];
-    ie.emit(&mut ies).unwrap();
+    let ies = mpx.to_payload_ie().unwrap();
     let repr = FrameRepr {
         frame_type: FrameType::Data,
         frame_version: FrameVersion::V2015,

@@ -373,7 +373,6 @@ fn replay_error(e: FrameCounterError, counter: u32) -> SecurityError {
 mod tests {
     use super::*;
     use crate::pib::{OwnIdentity, PibConfig, PibStore, SecurityLevelDescriptor, SecurityLevelSet};
-    use crate::wire::ie::{PayloadIe, PayloadIeGroup};
     use crate::wire::{AuxSecurityHeaderRepr, FrameRepr, FrameVersion, MpxIeRepr, ParseOptions};
     use kmp_api::addr::ShortAddress;
     use kmp_api::id::{KmpId, MultiplexId};
@@ -436,14 +435,7 @@ mod tests {
             multiplex_id: MultiplexId::Kmp,
             data: &[5, 1, 2, 3, 4],
         };
-        let mut content = [0u8; 8];
-        mpx.emit(&mut content).unwrap();
-        let ie = PayloadIe {
-            group: PayloadIeGroup::Mpx,
-            content: &content,
-        };
-        let mut ies = [0u8; 10];
-        ie.emit(&mut ies).unwrap();
+        let ies = mpx.to_payload_ie().unwrap();
         let repr = FrameRepr {
             frame_type: FrameType::Data,
             frame_version: FrameVersion::V2015,

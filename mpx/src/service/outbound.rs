@@ -15,7 +15,6 @@ use crate::wire::ie::{self, MAX_PAYLOAD_IE_LEN};
 use crate::wire::mpx_ie::MAX_TRANSACTION_ID;
 use crate::wire::{
     self, AuxSecurityHeaderRepr, FcsLen, FrameRepr, FrameType, FrameVersion, MpxIeRepr,
-    PayloadIeGroup,
 };
 
 /// Octets of the MPX IE descriptor (a payload IE descriptor).
@@ -141,10 +140,7 @@ impl FrameShape {
         mpx: &MpxIeRepr<'_>,
         fcs: FcsLen,
     ) -> wire::Result<Vec<u8>> {
-        let content_len = mpx.buffer_len();
-        let mut ies = vec![0u8; MPX_IE_DESCRIPTOR_LEN + content_len];
-        let at = ie::emit_payload_ie_descriptor(PayloadIeGroup::Mpx, content_len, &mut ies)?;
-        mpx.emit(&mut ies[at..])?;
+        let ies = mpx.to_payload_ie()?;
         let repr = self.repr(seq, &ies);
         let mut frame = vec![0u8; repr.buffer_len(fcs)];
         let n = repr.emit(&mut frame, fcs)?;

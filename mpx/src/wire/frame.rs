@@ -896,7 +896,7 @@ fn put_addr(out: &mut [u8], put: &mut impl FnMut(&mut [u8], &[u8]), a: Address) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::ie::{PayloadIe, PayloadIeGroup};
+    use crate::wire::ie::PayloadIeGroup;
     use crate::wire::mpx_ie::MpxIeRepr;
     use kmp_api::id::MultiplexId;
     use kmp_api::security::{KeyIdentifier, SecurityLevel};
@@ -910,15 +910,7 @@ mod tests {
 
     /// Builds the payload IE list holding one MPX IE.
     fn mpx_list(repr: MpxIeRepr<'_>) -> Vec<u8> {
-        let mut content = vec![0u8; repr.buffer_len()];
-        repr.emit(&mut content).unwrap();
-        let ie = PayloadIe {
-            group: PayloadIeGroup::Mpx,
-            content: &content,
-        };
-        let mut out = vec![0u8; ie.buffer_len()];
-        ie.emit(&mut out).unwrap();
-        out
+        repr.to_payload_ie().unwrap()
     }
 
     fn data_frame<'a>(

@@ -339,6 +339,29 @@ impl<'a> MpxIeRepr<'a> {
         self.header_len() + self.data().len()
     }
 
+    /// Octets of the whole payload IE: the 2-octet descriptor plus [`MpxIeRepr::buffer_len`].
+    pub const fn payload_ie_len(&self) -> usize {
+        2 + self.buffer_len()
+    }
+
+    /// Writes the whole payload IE (group 0x3 descriptor and content) into
+    /// `buf[..self.payload_ie_len()]`: what goes into `FrameRepr::payload_ies`.
+    pub fn emit_payload_ie(&self, buf: &mut [u8]) -> Result<usize> {
+        let at = super::ie::emit_payload_ie_descriptor(
+            super::ie::PayloadIeGroup::Mpx,
+            self.buffer_len(),
+            buf,
+        )?;
+        Ok(at + self.emit(&mut buf[at..])?)
+    }
+
+    /// [`MpxIeRepr::emit_payload_ie`] into a new vector.
+    pub fn to_payload_ie(&self) -> Result<Vec<u8>> {
+        let mut out = vec![0u8; self.payload_ie_len()];
+        self.emit_payload_ie(&mut out)?;
+        Ok(out)
+    }
+
     /// Writes the content into `buf[..self.buffer_len()]`.
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize> {
         let n = self.buffer_len();
