@@ -228,19 +228,8 @@ impl Reassembler {
                 transaction_id,
                 fragment_number,
                 data,
-            } => {
-                counters.rx_fragments += 1;
-                if self.unicast(info, counters) {
-                    let frag = Later {
-                        tid: transaction_id,
-                        number: fragment_number,
-                        data,
-                        last: false,
-                    };
-                    self.later(now, cfg, info, frag, counters, out);
-                }
             }
-            MpxIeRepr::LastFragment {
+            | MpxIeRepr::LastFragment {
                 transaction_id,
                 fragment_number,
                 data,
@@ -251,7 +240,7 @@ impl Reassembler {
                         tid: transaction_id,
                         number: fragment_number,
                         data,
-                        last: true,
+                        last: matches!(repr, MpxIeRepr::LastFragment { .. }),
                     };
                     self.later(now, cfg, info, frag, counters, out);
                 }
