@@ -22,5 +22,10 @@ cargo clippy -p mpx --features __fuzz --locked -- -D warnings
 # The fuzz targets live outside the workspace (cargo fuzz, nightly); make sure they still build.
 cargo check --manifest-path fuzz/Cargo.toml --locked --bins
 # Release mode: the PIB crash test and the property tests do real work.
-cargo test --workspace --all-targets --locked --release
-cargo test --workspace --doc --locked --release
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --doc --locked --release 2>&1 | tee -a "$log"
+cargo test --workspace --all-targets --locked --release 2>&1 | tee -a "$log"
+# One closing line for the whole run (cargo prints one summary per test binary).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }
+     END { printf "%d passed, %d failed\n", p, f }' "$log"
