@@ -74,25 +74,39 @@ const fn crc16_tables() -> [[u16; 256]; 16] {
     t
 }
 
-/// CRC-16/KERMIT of `data` (slice-by-16: a byte-wise CRC would be a third of a frame parse).
-pub fn crc16(data: &[u8]) -> u16 {
+/// Advances `crc` over one block of `N` ≤ 16 octets with the slice-by-16 tables.
+#[inline(always)]
+fn crc16_block<const N: usize>(crc: u16, c: &[u8; N]) -> u16 {
     let t = &CRC16_TABLES;
-    let mut crc: u16 = 0;
-    let mut chunks = data.chunks_exact(16);
-    for c in &mut chunks {
-        let lo = crc ^ u16::from_le_bytes([c[0], c[1]]);
-        let t1 = t[15][usize::from(lo & 0xff)] ^ t[14][usize::from(lo >> 8)];
-        let t2 = t[13][usize::from(c[2])] ^ t[12][usize::from(c[3])];
-        let t3 = t[11][usize::from(c[4])] ^ t[10][usize::from(c[5])];
-        let t4 = t[9][usize::from(c[6])] ^ t[8][usize::from(c[7])];
-        let t5 = t[7][usize::from(c[8])] ^ t[6][usize::from(c[9])];
-        let t6 = t[5][usize::from(c[10])] ^ t[4][usize::from(c[11])];
-        let t7 = t[3][usize::from(c[12])] ^ t[2][usize::from(c[13])];
-        let t8 = t[1][usize::from(c[14])] ^ t[0][usize::from(c[15])];
-        crc = (t1 ^ t2) ^ (t3 ^ t4) ^ (t5 ^ t6) ^ (t7 ^ t8);
+    let lo = crc ^ u16::from_le_bytes([c[0], c[1]]);
+    let mut x = t[N - 1][usize::from(lo & 0xff)] ^ t[N - 2][usize::from(lo >> 8)];
+    let mut j = 2;
+    while j < N {
+        x ^= t[N - 1 - j][usize::from(c[j])];
+        j += 1;
     }
-    for &b in chunks.remainder() {
-        crc = (crc >> 8) ^ t[0][usize::from((crc ^ u16::from(b)) & 0xff)];
+    x
+}
+
+/// CRC-16/KERMIT of `data` (slice-by-16, the tail in 8- and 4-octet blocks: a byte-wise CRC
+/// would be a third of a frame parse).
+pub fn crc16(data: &[u8]) -> u16 {
+    let mut crc: u16 = 0;
+    let mut rest = data;
+    while let Some((block, tail)) = rest.split_first_chunk::<16>() {
+        crc = crc16_block(crc, block);
+        rest = tail;
+    }
+    if let Some((block, tail)) = rest.split_first_chunk::<8>() {
+        crc = crc16_block(crc, block);
+        rest = tail;
+    }
+    if let Some((block, tail)) = rest.split_first_chunk::<4>() {
+        crc = crc16_block(crc, block);
+        rest = tail;
+    }
+    for &b in rest {
+        crc = (crc >> 8) ^ CRC16_TABLES[0][usize::from((crc ^ u16::from(b)) & 0xff)];
     }
     crc
 }
