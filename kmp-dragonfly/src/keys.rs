@@ -404,6 +404,129 @@ mod tests {
         assert!(!format!("{secrets:?} {keys:?}").contains("1e733f"));
     }
 
+    struct ModelVector {
+        group: GroupId,
+        profile: Profile,
+        rand_a: &'static str,
+        mask_a: &'static str,
+        rand_b: &'static str,
+        mask_b: &'static str,
+        pwe: &'static str,
+        scalar_a: &'static str,
+        element_a: &'static str,
+        element_b: &'static str,
+        kck: &'static str,
+        pmk: &'static str,
+        pmkid: &'static str,
+        confirm_a: &'static str,
+    }
+
+    // Cross-checks against an independent, deliberately plain Python model (variable-time
+    // big-integer arithmetic, written from the formulas in the module docs and checked by
+    // itself against 802.11-2020 J.10 first). No public vectors exist for groups 20/21
+    // hunting-and-pecking or for the RFC 7664 profile, so these are computed here.
+    // Identities 0011223344556677 / 8899aabbccddeeff, password "dragonfly 802.15.9".
+    const MODEL_VECTORS: &[ModelVector] = &[
+        ModelVector {
+            group: GroupId::P384,
+            profile: Profile::Ieee80211,
+            rand_a: "22b5ee00cbfeddba6e45b6c131e857f270e89b4275da9127a24af6b9f5ead5448706bbece865eb4ec6cb740416d2988f",
+            mask_a: "0c56bed47f217e2e53faae168ef1ba7e49d83747a1cec049ddb3c2889375221115b9365d2aab0a35b9e099e571dbb438",
+            rand_b: "5474dcedd1f04c632580caa15488c2ed029318851251cca48a518ed5e876212bd14df8736de51ac1553929459fadc88d",
+            mask_b: "f0fa5ccb794e5f8f494477f0a7239a318fd2f77865486edabc5fa7c56876b08bb04da43f702e8ea815ea7efc0fb0eeed",
+            pwe: "9bab1d30de43d79251daeaed758327776ba429f355055e7d734f53e859f2cfc2d29686c3e29ae816d09bfc84e63cf77275f4d9d1e6b6875a2ccbbb0fdbd5bd3c40fcf41b4aa74a99cfac2e14442d9ac57995d1eb5511f3bfe70bbe975c93d7fa",
+            scalar_a: "2f0cacd54b205be8c24064d7c0da1270bac0d28a17a951717ffeb942895ff7559cbff24a1310f58480ac0de988ae4cc7",
+            element_a: "7eb08a582d2b0225c15a067ce8effc275b90d59baca8e17cfe1727d70d68f329b9d7ce16395178896588a3cf4686a9e376e4bf714dd7db0e02c02b81e3e44cee7f2d030b3b3be7a52ca17edeaf2a9ca7481ca13c24619df8faef59360633dcb7",
+            element_b: "893d104dc45817e92117f622c7d1127331b2a4bb8c03f6fe964781dec60ce1de429d17c1c1171d6eda344c4d74bb595234d9464f60fb1af891bf3a36ef4c38fd5c79a5c6697dbfabe9c8d7c290172115876ede3f16e6766c38e45fffd493b75a",
+            kck: "6d741adba1233fd0777221ba8704d8ba6f10a8300c728fc37874dd6a4586de76",
+            pmk: "19a58e79293493365045b95c1d7631ad9c64b4c05b8b7839977a6c4dd4f0e6f9",
+            pmkid: "747be68e965f07db3105a769bc866f8f",
+            confirm_a: "0997f8dc79809292220972b79ac2cfaf4535bbc793bb90c90ed6ff061005c56c",
+        },
+        ModelVector {
+            group: GroupId::P521,
+            profile: Profile::Ieee80211,
+            rand_a: "01ceb4ffdaf3d8e91422ae338f3ae80d4068ad8d6c529fd8df04c69975ba367638750517591a3e53fb8ad66c6ca5d565789197be573389211f2825e0931373e8a4a1",
+            mask_a: "003df33e700ef85fddd4b9323b1ab20d1491d954960948a8290efb131ed783244d089b9ee88220a6eb50f40fc804fbda876ea8a12fa97c2654691cade2720a11a420",
+            rand_b: "01665729f7b6be84dec97ce49c4c953b6e97bec581ae15ca1a4dff30a86c087fa1edb1ec5f8bac8320bffae44472f93194ced27f015f24ebae36cb48719b056e8449",
+            mask_b: "01bff5ee6c5932909dfb3faf7b6388fd97fe3a3b44f29fb9ce805ca4acdcb882753c01e6cd376bb160f6ba1b0af9809d1fd894c18cff8fdbd48db63ab74273ae1045",
+            pwe: "011054aa78cdd3ba0b5a874ce96ea9e93e84003b9565e7b782deea534edd4b806b21ed52d1223a4f43669f01da075c2f007c59bea6157fc59fa553e4dd6f9fb6ad0f005cb818f3f5a0dbf9f77f4c8b154c7be3a77a930d79b1a5befafd2b8ce08279d92cde2585a5c9c787b242a17dc2bf3335e5161b6b77ef49d81ef48c152d9a8fc2c1",
+            scalar_a: "000ca83e4b02d148f1f76765ca559a1a54fa86e2025be8810813c1ac9491b99a85834f2fba189fcb50704ab03361da365a3004a9bd247bab2be2871ebe66ecc1e4b8",
+            element_a: "01d246f280bb74201acf2f819b1d96d1ef504cf87d89a6c8b644a0a4d741739ffaed42f99434559399088ef76663c1dbd7b3bd91e620aae8bfd5d517abdebb4d7b0c00ad64c546ea8d12d4fbfb091616014810e9ab1f54da5a3f89088120d8d2ecfed481f193c5e33c5e059b51da7d38602fc189288360b2a699ff78cbec1e315d1dc08e",
+            element_b: "001dd676a476d4fed77e2ca8036016f10ae8bb5bf0f9746562178af2d119485487601cd89ae984bd1c473960ce45a2ee2b29710ad45f718946a36396fa38110c2f1401b63124c55ff41b96d94ad44a9bf1d12a5ee5bd086eef217d28e95a6da33d624c88f91557d7ee3f7c127f4f56fc053f02f2f398668d4910d2540dc2d15de3bcbacb",
+            kck: "4826d7c77bcab7a1393964187ddbbcfda4470e044fea252d4f225bab676a613a",
+            pmk: "ea12a97bbf775047d35b1e430ce394fbd28c34623565410a85adbb183675a962",
+            pmkid: "0132f556af12c25e6ebc23f9e205b853",
+            confirm_a: "a64c4e43057782cbec6714a37d5adaf10449ad6c6a2abdb574ef2d943c0f153d",
+        },
+        ModelVector {
+            group: GroupId::P256,
+            profile: Profile::Rfc7664,
+            rand_a: "87db71af54d8e63cb5a25af55f863cbd11179918d5a30300da80fc770b6698cd",
+            mask_a: "1d1f8a7504d99093295d73fbc5a6b4a7933c5736b59c68ead611a93260145b15",
+            rand_b: "5f944db4c98c80b2373c44cffacbb80702a3db6b6f331832e984155ad84e42f7",
+            mask_b: "4e9a5e506bf494def1154d91b979683319335bb3a5c6de702ca0a02f5e2a1ca3",
+            pwe: "de9871ad786a1aebb4d96c94682209bd0546f60faeaad58550cbf53cb73ebeb4b21701df40a8bc709b832cd6d1751a5c2a3453a2bf15fb939666c3fea5a05dce",
+            scalar_a: "a4fafc2459b276cfdeffcef1252cf164a453f04f8b3f6bebb092a5a96b7af3e2",
+            element_a: "377ef829f9fd00df8930bfac107d13444ecd0308633984f484ec14c82e406cebdd042183f0ba3d1678d54d61af72b0d3f9af03e55dac2079836bb478f3873a83",
+            element_b: "49100bbb7ba5cc4786e4025271445b3a170b37e9d05fc27e7ed93ba8228edb58eabb45f1930013ecf68e7f4ea9fa665935a272b9e79a645f9d55d4d4fb685242",
+            kck: "4ebb5bfebb7385d21e02442a7a637a0405147dbb0eaa652591e6e40b404f620d",
+            pmk: "84d12842a86c3deee71b89ae33b5a2e34b53569c3b1db7ffc2f9f3572b9e13bc",
+            pmkid: "5329a82a8f338c6007516152d972119f",
+            confirm_a: "5b491cb00c01f24f33f161d15bff4eaa58914bca220cb7e57cd51566de0aeb92",
+        },
+        ModelVector {
+            group: GroupId::P521,
+            profile: Profile::Rfc7664,
+            rand_a: "01ceb4ffdaf3d8e91422ae338f3ae80d4068ad8d6c529fd8df04c69975ba367638750517591a3e53fb8ad66c6ca5d565789197be573389211f2825e0931373e8a4a1",
+            mask_a: "003df33e700ef85fddd4b9323b1ab20d1491d954960948a8290efb131ed783244d089b9ee88220a6eb50f40fc804fbda876ea8a12fa97c2654691cade2720a11a420",
+            rand_b: "01665729f7b6be84dec97ce49c4c953b6e97bec581ae15ca1a4dff30a86c087fa1edb1ec5f8bac8320bffae44472f93194ced27f015f24ebae36cb48719b056e8449",
+            mask_b: "01bff5ee6c5932909dfb3faf7b6388fd97fe3a3b44f29fb9ce805ca4acdcb882753c01e6cd376bb160f6ba1b0af9809d1fd894c18cff8fdbd48db63ab74273ae1045",
+            pwe: "00cbdb750d06b0fd3809420302e09d33e262f5f2b76777e73c93f81dd9ab8d947eedc919e16b7a7fc4a8a769e59351a67a23f32935a24156dbddf59fed8a09def3a80015ef46be75b470b78049f953f63d5762644cae32417af6b37435e79877e02196a11955376609d0e51f528537ec7e7a275f0ec8ec34c261296371b7e88e4199f494",
+            scalar_a: "000ca83e4b02d148f1f76765ca559a1a54fa86e2025be8810813c1ac9491b99a85834f2fba189fcb50704ab03361da365a3004a9bd247bab2be2871ebe66ecc1e4b8",
+            element_a: "00a755b4ad5cbff48a192b6c146ae0f5430abbcb710213961757127788992a7617053a7cf5aa3b5b44d279ea15f7c57ffd878d0e270cb81bb2557f9f98f0d890eba9008d2157dcdb54c1a3d743c1cf0c1241714420494cfe5619fd0a9ac48c4243f353ecce2cdf48ac3f0ddd99c507eb846d85bccdf15274564e38f781152020704a4dc7",
+            element_b: "0184482088f91d90877bdde43eaea9fe409cebb9b81c6e409ace1a0d789e53ce2bf63d6b9c1768a59b184aeb38b9791263e1994799ad0c4201cd3db55f035ea3441201f21a11150335d12f402fc4b1ad5646d4e4f1dd6f33ca7bb9a3ab4db93e46141bc6bbc5a9366dde81b284b04868a685fa4c97f988db22fed33dabafd1ed41ac0282",
+            kck: "aab4a32b72ea49f603f1219735ff13e26185970157985ecb30952654413e1a36af374765c366069ff7d00a8dda7a0c328c5c54bcf8772a2c1ee95224f577ecaf",
+            pmk: "531e5ea7e38e1c3ac249ca1009944f9d01f958541c9ee604a013aaa55a5c8de7e667b2fead765846c8cbeefb23c0ecd3edb6f5d02ff088cce53058d241df498d",
+            pmkid: "0132f556af12c25e6ebc23f9e205b853",
+            confirm_a: "72f5067d605891403f43686b1a0282ebf34525c708521463fd5938bb78f52ab5eb7c302eb8ab02ea061eb7ae47db03605ada9e56c93e4739e781e1438e834f27",
+        },
+    ];
+
+    #[test]
+    fn model_vectors_groups_20_21_and_rfc7664() {
+        let (a_id, b_id) = (h("0011223344556677"), h("8899aabbccddeeff"));
+        for v in MODEL_VECTORS {
+            let g = Group::new(v.group).unwrap();
+            let what = format!("{:?} {:?}", v.group, v.profile);
+            let pwe = derive_pwe(
+                &g,
+                v.profile,
+                PweMethod::HuntAndPeck,
+                b"dragonfly 802.15.9",
+                &a_id,
+                &b_id,
+                None,
+            )
+            .unwrap();
+            assert_eq!(hex::encode(pwe.xy()), v.pwe, "{what}");
+            let (sa, ca) = commit_from(&g, &pwe, &h(v.rand_a), &h(v.mask_a)).unwrap();
+            let (sb, cb) = commit_from(&g, &pwe, &h(v.rand_b), &h(v.mask_b)).unwrap();
+            assert_eq!(hex::encode(&ca.scalar), v.scalar_a, "{what}");
+            assert_eq!(hex::encode(&ca.element), v.element_a, "{what}");
+            assert_eq!(hex::encode(&cb.element), v.element_b, "{what}");
+            let ka = derive_keys(&g, v.profile, &pwe, &sa, &ca, &cb).unwrap();
+            let kb = derive_keys(&g, v.profile, &pwe, &sb, &cb, &ca).unwrap();
+            assert_eq!(hex::encode(ka.kck.expose()), v.kck, "{what}");
+            assert_eq!(hex::encode(ka.pmk.expose()), v.pmk, "{what}");
+            assert_eq!(hex::encode(ka.pmkid), v.pmkid, "{what}");
+            assert_eq!((&ka.kck, &ka.pmk), (&kb.kck, &kb.pmk));
+            let c = confirm(&g, v.profile, ka.kck.expose(), 1, &ca, &cb).unwrap();
+            assert_eq!(hex::encode(&c), v.confirm_a, "{what}");
+            verify_confirm(&g, v.profile, kb.kck.expose(), 1, &cb, &ca, &c).unwrap();
+        }
+    }
+
     fn run(id: GroupId, profile: Profile, method: PweMethod, pw_a: &[u8], pw_b: &[u8]) -> bool {
         let g = Group::new(id).unwrap();
         let (a_id, b_id) = (h("0011223344556677"), h("8899aabbccddeeff"));
