@@ -237,6 +237,11 @@ fn usize_of(n: i32) -> Result<usize, DragonflyError> {
 }
 
 impl Group {
+    /// The group with IANA number `n`, or [`DragonflyError::UnsupportedGroup`].
+    pub fn from_number(n: u16) -> Result<Group, DragonflyError> {
+        Group::new(GroupId::from_number(n).ok_or(DragonflyError::UnsupportedGroup(n))?)
+    }
+
     /// Loads the curve parameters of `id` from OpenSSL.
     ///
     /// Fails with [`DragonflyError::Library`] only if OpenSSL lacks the curve.
@@ -428,6 +433,8 @@ impl Group {
         e.checked_add(&self.p, &one)?;
         let mut e4 = BigNum::new()?;
         e4.rshift(&e, 2)?;
+        // The flag on the exponent sends BN_mod_exp down BN_mod_exp_mont_consttime.
+        e4.set_const_time();
         let mut r = BigNum::new()?;
         r.mod_exp(v, &e4, &self.p, ctx)?;
         Ok(r)
@@ -514,6 +521,11 @@ mod tests {
             assert_eq!(g.element_len(), 2 * plen);
         }
         assert_eq!(GroupId::from_number(1), None);
+        assert!(matches!(
+            Group::from_number(22),
+            Err(DragonflyError::UnsupportedGroup(22))
+        ));
+        assert_eq!(Group::from_number(20).unwrap().id(), GroupId::P384);
         assert_eq!(Group::new(GroupId::P521).unwrap().prime_bits(), 521);
     }
 

@@ -112,6 +112,30 @@ pub struct Commit {
     pub element: Vec<u8>,
 }
 
+impl Commit {
+    /// `scalar || element`, the commit as 802.11 carries it after the group number (and any
+    /// anti-clogging token).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(self.scalar.len() + self.element.len());
+        v.extend_from_slice(&self.scalar);
+        v.extend_from_slice(&self.element);
+        v
+    }
+
+    /// Splits `scalar || element` of exactly [`Group::scalar_len`] +
+    /// [`Group::element_len`] octets; the values are checked by [`check_peer_commit`], not here.
+    pub fn from_bytes(group: &Group, bytes: &[u8]) -> Result<Commit, DragonflyError> {
+        if bytes.len() != group.scalar_len() + group.element_len() {
+            return Err(DragonflyError::InvalidElement);
+        }
+        let (scalar, element) = bytes.split_at(group.scalar_len());
+        Ok(Commit {
+            scalar: scalar.to_vec(),
+            element: element.to_vec(),
+        })
+    }
+}
+
 /// The keys of a completed exchange.
 #[derive(Debug)]
 pub struct SessionKeys {
@@ -157,6 +181,8 @@ pub fn commit_from(
     let mut ctx = BigNumContext::new()?;
     let mut r = BigNum::from_slice(rand)?;
     let mut m = BigNum::from_slice(mask)?;
+    r.set_const_time();
+    m.set_const_time();
     let in_range = |x: &BigNum| x.num_bits() > 0 && x.ucmp(group.q()).is_lt();
     if !in_range(&r) || !in_range(&m) {
         return Err(DragonflyError::InvalidScalar);
@@ -215,6 +241,7 @@ fn shared_secret(
     let peer_element = group.parse_element(&peer.element, &mut ctx)?;
     let base = pwe.point(group, &mut ctx)?;
     let mut rand = BigNum::from_slice(&secrets.rand)?;
+    rand.set_const_time();
     let mut t = EcPoint::new(group.ec())?;
     t.mul2(group.ec(), &base, &peer_scalar, &mut ctx)?;
     let mut sum_point = EcPoint::new(group.ec())?;
@@ -381,6 +408,8 @@ mod tests {
              83ae208f60f8ef5537858074db06687032399862999b511e0a1552a5fea317c2",
         ));
         check_peer_commit(&g, &own, &peer).unwrap();
+        assert_eq!(Commit::from_bytes(&g, &peer.to_bytes()).unwrap(), peer);
+        assert!(Commit::from_bytes(&g, &peer.to_bytes()[1..]).is_err());
         let (k, _) = shared_secret(&g, &pwe, &secrets, &own, &peer).unwrap();
         assert_eq!(
             hex::encode(&*k),

@@ -318,6 +318,8 @@ fn legendre(
 ) -> Result<(u8, u8), DragonflyError> {
     let mut e = BigNum::new()?;
     e.rshift(group.p(), 1)?;
+    // The flag on the exponent sends BN_mod_exp down BN_mod_exp_mont_consttime.
+    e.set_const_time();
     let mut r = BigNum::new()?;
     r.mod_exp(v, &e, group.p(), ctx)?;
     let got = group.fe_bytes(&r)?;
@@ -461,6 +463,7 @@ fn sswu(group: &Group, u: &BigNumRef, ctx: &mut BigNumContext) -> Result<EcPoint
     // t = m^(p-2): the inverse of m, or 0 when m = 0
     let mut pm2 = BigNum::new()?;
     pm2.checked_sub(p, &two)?;
+    pm2.set_const_time();
     let mut t = BigNum::new()?;
     t.mod_exp(&m, &pm2, p, ctx)?;
     // x1a = b / (z a)
