@@ -57,8 +57,8 @@ impl GroupId {
         }
     }
 
-    /// The (negative) `Z` of the simplified SWU map, RFC 9380 §8.2–8.4 (P256_XMD:SHA-256_SSWU_RO_
-    /// and friends), as IEEE 802.11-2020 12.4.4.2.3 uses it.
+    /// `|Z|` of the simplified SWU map (`Z` is negative: -10, -12, -4), RFC 9380 §8.2–8.4, as
+    /// IEEE 802.11-2020 12.4.4.2.3 uses it.
     pub(crate) fn sswu_z(self) -> u32 {
         match self {
             GroupId::P256 => 10,
