@@ -197,3 +197,17 @@ fn bad_input_exits_2_with_one_line() {
         assert!(!stderr.trim().is_empty(), "{args:?}");
     }
 }
+
+#[test]
+fn kmps_lists_the_linked_kmps() {
+    let (code, stdout, _) = kmpctl(&["kmps"]);
+    assert_eq!(code, 0);
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        lines.contains(&serde_json::json!({"kmp_id": 5, "name": "dragonfly"})),
+        "{stdout}"
+    );
+}

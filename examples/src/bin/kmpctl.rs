@@ -6,6 +6,10 @@
 
 use std::process::ExitCode;
 
+// Link the KMPs the cargo features select; each registers itself with the registry.
+#[cfg(feature = "kmp-dragonfly")]
+use kmp_dragonfly as _;
+
 use anyhow::{Context, anyhow, bail};
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
@@ -40,6 +44,8 @@ enum Command {
         /// The frame as hex digits (spaces and colons are ignored).
         frame: String,
     },
+    /// List the KMPs linked into this binary (one JSON object per line); fails on duplicates.
+    Kmps,
 }
 
 fn main() -> ExitCode {
@@ -53,6 +59,21 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
+        Command::Kmps => match kmp_api::Registry::from_inventory() {
+            Ok(r) => {
+                for reg in r.iter() {
+                    println!(
+                        "{}",
+                        json!({"kmp_id": reg.kmp_id.value(), "name": reg.name})
+                    );
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("kmpctl: error: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Decode {
             fcs32,
             no_fcs,
