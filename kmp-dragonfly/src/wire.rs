@@ -10,7 +10,7 @@
 //! | Body ...
 //!
 //! Commit (1):  [token length (1) | token]  if Flags.TOKEN, then scalar | element (x | y)
-//! Confirm (2): send-confirm (LE16) | confirm
+//! Confirm (2): send-confirm (LE16) | confirm (the group's hash length, or 32)
 //! Reject (3):  status (LE16) | supported groups (LE16 each, status 1 only)
 //! Token (4):   anti-clogging token (1..=64 octets)
 //! GroupKey (5): key index (1) | lifetime in seconds (LE32, 0 = none) | AES-KW(KEK, key) (24)
@@ -146,6 +146,12 @@ const fn lengths(group: GroupId) -> (usize, usize, usize) {
     }
 }
 
+/// A confirm is the length of the group's hash, or 32 octets: the `ieee80211` profile with
+/// hunting-and-pecking uses SHA-256 for every group, as SAE does.
+const fn confirm_len_ok(group: GroupId, len: usize) -> bool {
+    len == lengths(group).2 || len == 32
+}
+
 /// A zero-copy view of a Dragonfly PDU.
 #[derive(Debug, Clone, Copy)]
 pub struct Message<T: AsRef<[u8]>> {
@@ -190,8 +196,7 @@ impl<T: AsRef<[u8]>> Message<T> {
                 }
             }
             MessageType::Confirm => {
-                let (_, _, c) = lengths(group()?);
-                if body.len() != 2 + c {
+                if !confirm_len_ok(group()?, body.len().saturating_sub(2)) || body.len() < 2 {
                     return Err(WireError::BodyLength(body.len()));
                 }
             }
@@ -423,7 +428,7 @@ impl<'a> MessageRepr<'a> {
                 send_confirm,
                 confirm,
             } => {
-                if confirm.len() != lengths(group).2 {
+                if !confirm_len_ok(group, confirm.len()) {
                     return Err(WireError::BodyLength(confirm.len()));
                 }
                 body[..2].copy_from_slice(&send_confirm.to_le_bytes());
@@ -547,7 +552,10 @@ mod tests {
                     MessageRepr::Token { .. } => HEADER_LEN + 1,
                     _ => HEADER_LEN + 2,
                 };
-                if fixed || n < min {
+                // A 32-octet confirm is valid for every group (SHA-256 with hunting-and-pecking).
+                let also_valid =
+                    matches!(m, MessageRepr::Confirm { .. }) && n == HEADER_LEN + 2 + 32;
+                if (fixed && !also_valid) || n < min {
                     assert!(r.is_err(), "{m:?} truncated to {n}");
                 }
             }

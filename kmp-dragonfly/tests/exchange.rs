@@ -118,7 +118,9 @@ fn run(ca: DragonflyConfig, cb: DragonflyConfig, mut drop: impl FnMut(bool, usiz
             if drop(false, ib - 1) {
                 continue;
             }
-            let _ = a.handle_datagram(now, &p);
+            if let Err(e) = a.handle_datagram(now, &p) {
+                errors.push(format!("initiator: {e}"));
+            }
             to_b.extend(drain(a.as_mut(), &mut sa));
         }
         if to_a.is_empty() && to_b.is_empty() {
@@ -176,6 +178,28 @@ fn both_methods_complete_and_install_equal_keys() {
         // Commit, then commit + confirm, then confirm.
         assert_eq!(r.a.sent.len(), 2);
         assert_eq!(r.b.sent.len(), 2);
+    }
+}
+
+#[test]
+fn every_group_profile_and_method() {
+    use kmp_dragonfly::pwe::Profile;
+    for group in [GroupId::P256, GroupId::P384, GroupId::P521] {
+        for profile in [Profile::Ieee80211, Profile::Rfc7664] {
+            for method in [PweMethod::HuntAndPeck, PweMethod::HashToElement] {
+                let mut c = cfg(b"all the groups");
+                c.groups = vec![group];
+                c.profile = profile;
+                c.method = method;
+                let r = run(c.clone(), c, |_, _| false);
+                assert_eq!(
+                    success(&r.a),
+                    success(&r.b),
+                    "{group:?} {profile:?} {method:?}"
+                );
+                assert_eq!(link_key(&r.a), link_key(&r.b));
+            }
+        }
     }
 }
 
