@@ -59,7 +59,7 @@ impl From<DragonflyError> for SessionError {
 
 /// What a side holds once both commits are known.
 struct Keyed {
-    group: Group,
+    group: Arc<Group>,
     keys: SessionKeys,
     own: Commit,
     peer: Commit,
@@ -69,7 +69,7 @@ struct Keyed {
 
 /// Initiator after sending its commit: expects the responder's commit.
 struct ExpectCommit {
-    group: Group,
+    group: Arc<Group>,
     pwe: PasswordElement,
     secrets: CommitSecrets,
     own: Commit,
@@ -108,6 +108,7 @@ impl State {
 /// One Dragonfly exchange with one peer.
 pub struct DragonflySession {
     config: Arc<DragonflyConfig>,
+    groups: Arc<Groups>,
     role: Role,
     local: ExtendedAddress,
     peer: ExtendedAddress,
@@ -119,10 +120,15 @@ pub struct DragonflySession {
 }
 
 impl DragonflySession {
-    /// A session for `ctx` with `config`.
-    pub fn new(config: Arc<DragonflyConfig>, ctx: SessionContext) -> DragonflySession {
+    /// A session for `ctx` with `config`, using the factory's prepared groups.
+    fn with_groups(
+        config: Arc<DragonflyConfig>,
+        groups: Arc<Groups>,
+        ctx: SessionContext,
+    ) -> DragonflySession {
         DragonflySession {
             config,
+            groups,
             role: ctx.role,
             local: ctx.local,
             peer: ctx.peer,
@@ -201,7 +207,7 @@ impl DragonflySession {
             .groups
             .get(index)
             .ok_or(SessionError::Refused("no group left".into()))?;
-        let group = Group::new(id)?;
+        let group = self.groups.get(id)?;
         let pwe = self.pwe(&group)?;
         let (secrets, own) = generate_commit(&group, &pwe, &self.rng)?;
         self.send(&Self::commit_message(id, None, &own))?;
@@ -224,7 +230,7 @@ impl DragonflySession {
     fn keyed(
         &mut self,
         now: Instant,
-        group: Group,
+        group: Arc<Group>,
         (pwe, secrets): (&PasswordElement, &CommitSecrets),
         (own, peer): (Commit, Commit),
         mut last_sent: Vec<Vec<u8>>,
@@ -344,7 +350,7 @@ impl DragonflySession {
                     self.reject_group(group.number())?;
                     return Ok(());
                 }
-                let g = Group::new(group)?;
+                let g = self.groups.get(group)?;
                 let pwe = self.pwe(&g)?;
                 let (secrets, own) = generate_commit(&g, &pwe, &self.rng)?;
                 let peer = Commit {
@@ -646,9 +652,32 @@ impl KmpSession for DragonflySession {
     }
 }
 
+/// The configured groups, set up once (an EC group from its curve name, its order and prime)
+/// and shared by every session of a factory.
+struct Groups(Vec<Arc<Group>>);
+
+impl Groups {
+    fn new(ids: &[GroupId]) -> Result<Groups, SessionError> {
+        Ok(Groups(
+            ids.iter()
+                .map(|&id| Group::new(id).map(Arc::new))
+                .collect::<Result<_, _>>()?,
+        ))
+    }
+
+    fn get(&self, id: GroupId) -> Result<Arc<Group>, SessionError> {
+        self.0
+            .iter()
+            .find(|g| g.id() == id)
+            .cloned()
+            .ok_or_else(|| SessionError::Refused(format!("group {} not configured", id.number())))
+    }
+}
+
 /// Makes Dragonfly sessions; holds the configuration and the anti-clogging secret.
 pub struct DragonflyFactory {
     config: Arc<DragonflyConfig>,
+    groups: Arc<Groups>,
     token_secret: [u8; 32],
 }
 
@@ -656,6 +685,7 @@ impl DragonflyFactory {
     /// A factory with `config`; the anti-clogging secret comes from `rng`.
     pub fn new(config: DragonflyConfig, rng: &RngHandle) -> Result<DragonflyFactory, SessionError> {
         Ok(DragonflyFactory {
+            groups: Arc::new(Groups::new(&config.groups)?),
             config: Arc::new(config),
             token_secret: rng.array()?,
         })
@@ -681,8 +711,9 @@ impl KmpFactory for DragonflyFactory {
     }
 
     fn new_initiator(&self, ctx: SessionContext) -> Result<Box<dyn KmpSession>, SessionError> {
-        Ok(Box::new(DragonflySession::new(
+        Ok(Box::new(DragonflySession::with_groups(
             Arc::clone(&self.config),
+            Arc::clone(&self.groups),
             SessionContext {
                 role: Role::Initiator,
                 ..ctx
@@ -704,8 +735,9 @@ impl KmpFactory for DragonflyFactory {
             });
         };
         let peer = ctx.peer;
-        let mut s = DragonflySession::new(
+        let mut s = DragonflySession::with_groups(
             Arc::clone(&self.config),
+            Arc::clone(&self.groups),
             SessionContext {
                 role: Role::Responder,
                 ..ctx.clone()
