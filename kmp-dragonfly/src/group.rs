@@ -10,10 +10,7 @@ use std::cmp::Ordering;
 
 use openssl::bn::{BigNum, BigNumContext, BigNumRef};
 use openssl::ec::{EcGroup, EcPoint, EcPointRef};
-use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
-use openssl::pkey::PKey;
-use openssl::sign::Signer;
 use zeroize::Zeroizing;
 
 use crate::keys::DragonflyError;
@@ -97,37 +94,17 @@ impl HashAlg {
         }
     }
 
-    /// HMAC over the concatenation of `parts` (RFC 2104). SHA-256 and SHA-384 go through
-    /// `kmp_api::crypto::hmac`; kmp-api has no HMAC-SHA-512, so that one calls OpenSSL here.
+    /// HMAC over the concatenation of `parts` (RFC 2104), from `kmp_api::crypto::hmac`.
     pub(crate) fn hmac(
         self,
         key: &[u8],
         parts: &[&[u8]],
     ) -> Result<Zeroizing<Vec<u8>>, DragonflyError> {
-        use kmp_api::crypto::hmac::{hmac_sha256_parts, hmac_sha384_parts};
+        use kmp_api::crypto::hmac::{hmac_sha256_parts, hmac_sha384_parts, hmac_sha512_parts};
         Ok(match self {
             HashAlg::Sha256 => Zeroizing::new(hmac_sha256_parts(key, parts)?.to_vec()),
             HashAlg::Sha384 => Zeroizing::new(hmac_sha384_parts(key, parts)?.to_vec()),
-            HashAlg::Sha512 => {
-                let md = MessageDigest::sha512();
-                // RFC 2104 §2: hash an over-long key first; OpenSSL 3 refuses an empty key, and
-                // the key 00 pads to the same block.
-                let hashed;
-                let key = if key.len() > md.block_size() {
-                    hashed = openssl::hash::hash(md, key)?;
-                    &hashed[..]
-                } else if key.is_empty() {
-                    &[0u8][..]
-                } else {
-                    key
-                };
-                let pkey = PKey::hmac(key)?;
-                let mut signer = Signer::new(md, &pkey)?;
-                for part in parts {
-                    signer.update(part)?;
-                }
-                Zeroizing::new(signer.sign_to_vec()?)
-            }
+            HashAlg::Sha512 => Zeroizing::new(hmac_sha512_parts(key, parts)?.to_vec()),
         })
     }
 
@@ -169,16 +146,12 @@ impl HashAlg {
 
     /// The plain digest of the concatenation of `parts`.
     pub(crate) fn digest(self, parts: &[&[u8]]) -> Result<Zeroizing<Vec<u8>>, DragonflyError> {
-        let md = match self {
-            HashAlg::Sha256 => MessageDigest::sha256(),
-            HashAlg::Sha384 => MessageDigest::sha384(),
-            HashAlg::Sha512 => MessageDigest::sha512(),
-        };
-        let mut h = openssl::hash::Hasher::new(md)?;
-        for part in parts {
-            h.update(part)?;
-        }
-        Ok(Zeroizing::new(h.finish()?.to_vec()))
+        use kmp_api::crypto::hmac::{sha256_parts, sha384_parts, sha512_parts};
+        Ok(Zeroizing::new(match self {
+            HashAlg::Sha256 => sha256_parts(parts).to_vec(),
+            HashAlg::Sha384 => sha384_parts(parts).to_vec(),
+            HashAlg::Sha512 => sha512_parts(parts).to_vec(),
+        }))
     }
 
     /// HKDF-Extract (RFC 5869 §2.2): `HMAC(salt, ikm)`.

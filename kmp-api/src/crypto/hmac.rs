@@ -31,6 +31,32 @@ pub fn sha384(data: &[u8]) -> [u8; SHA384_LEN] {
     openssl::sha::sha384(data)
 }
 
+/// Octets of a SHA-512 digest.
+pub const SHA512_LEN: usize = 64;
+
+/// SHA-512 of `data`.
+pub fn sha512(data: &[u8]) -> [u8; SHA512_LEN] {
+    openssl::sha::sha512(data)
+}
+
+/// SHA-384 of the concatenation of `parts`.
+pub fn sha384_parts(parts: &[&[u8]]) -> [u8; SHA384_LEN] {
+    let mut h = openssl::sha::Sha384::new();
+    for p in parts {
+        h.update(p);
+    }
+    h.finish()
+}
+
+/// SHA-512 of the concatenation of `parts`.
+pub fn sha512_parts(parts: &[&[u8]]) -> [u8; SHA512_LEN] {
+    let mut h = openssl::sha::Sha512::new();
+    for p in parts {
+        h.update(p);
+    }
+    h.finish()
+}
+
 /// SHA-256 of the concatenation of `parts`.
 pub fn sha256_parts(parts: &[&[u8]]) -> [u8; SHA256_LEN] {
     let mut h = openssl::sha::Sha256::new();
@@ -100,6 +126,18 @@ pub fn hmac_sha384_parts(key: &[u8], parts: &[&[u8]]) -> Result<[u8; SHA384_LEN]
     Ok(out)
 }
 
+/// HMAC-SHA-512 of the concatenation of `parts`.
+pub fn hmac_sha512_parts(key: &[u8], parts: &[&[u8]]) -> Result<[u8; SHA512_LEN], CryptoError> {
+    let mut out = [0u8; SHA512_LEN];
+    hmac_into(MessageDigest::sha512(), key, parts, &mut out)?;
+    Ok(out)
+}
+
+/// HMAC-SHA-512 of `data` (RFC 4231 vectors).
+pub fn hmac_sha512(key: &[u8], data: &[u8]) -> Result<[u8; SHA512_LEN], CryptoError> {
+    hmac_sha512_parts(key, &[data])
+}
+
 /// HMAC-SHA-1 of `data` (RFC 2104, RFC 2202 vectors).
 pub fn hmac_sha1(key: &[u8], data: &[u8]) -> Result<[u8; SHA1_LEN], CryptoError> {
     hmac_sha1_parts(key, &[data])
@@ -118,6 +156,24 @@ pub fn hmac_sha384(key: &[u8], data: &[u8]) -> Result<[u8; SHA384_LEN], CryptoEr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sha512_and_hmac_sha512_vectors() {
+        // FIPS 180-4 example "abc".
+        assert_eq!(
+            hex::encode(sha512(b"abc")),
+            "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a\
+             2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f"
+        );
+        assert_eq!(sha512_parts(&[b"a", b"bc"]), sha512(b"abc"));
+        assert_eq!(sha384_parts(&[b"ab", b"c"]), sha384(b"abc"));
+        // RFC 4231 test case 1.
+        assert_eq!(
+            hex::encode(hmac_sha512(&[0x0b; 20], b"Hi There").unwrap()),
+            "87aa7cdea5ef619d4ff0b4241a1d6cb02379f4e2ce4ec2787ad0b30545e17cde\
+             daa833b7d6b8a702038b274eaea3f4e4be9d914eeb61f1702e696c203a126854"
+        );
+    }
 
     fn h(s: &str) -> Vec<u8> {
         hex::decode(s).unwrap()
