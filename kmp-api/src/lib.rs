@@ -8,7 +8,8 @@
 //!   MPX-DATA, MPX-PURGE) in [`primitives`],
 //! - the sans-IO session contract ([`session::KmpSession`], [`session::Action`],
 //!   [`session::Outcome`], [`session::KeyInstall`]) and the factory trait,
-//! - the static registry of KMP factories ([`registry`], on `inventory`),
+//! - the static registry of KMP factories ([`registry`], on `inventory`) and the C ABI and
+//!   loader for dynamically loaded KMPs ([`plugin`]),
 //! - project time ([`Instant`], [`Duration`], microseconds) and injectable randomness ([`rng`]),
 //! - the one audited crypto module the KMPs use ([`crypto`], on OpenSSL).
 //!
@@ -18,6 +19,7 @@
 pub mod addr;
 pub mod crypto;
 pub mod id;
+pub mod plugin;
 pub mod primitives;
 pub mod registry;
 pub mod rng;

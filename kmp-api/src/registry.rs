@@ -10,9 +10,11 @@
 //!
 //! A product links the crates its cargo features select and calls [`Registry::from_inventory`]
 //! once at startup, which refuses two registrations for one KMP ID. Dynamic plugins are added
-//! with [`Registry::register`] (inventory cannot see registrations inside a `cdylib`).
+//! with [`Registry::register`] of [`crate::plugin::LoadedPlugin::registration`] (inventory
+//! cannot see registrations inside a `cdylib`).
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::Arc;
 
 use crate::id::KmpId;
@@ -23,6 +25,22 @@ pub use inventory;
 /// Builds a factory from the KMP's configuration section (TOML text; empty for defaults).
 pub type MakeFactory = fn(config: &str) -> Result<Arc<dyn KmpFactory>, SessionError>;
 
+/// Builds factories of a KMP that is not a plain function: a loaded plugin
+/// ([`crate::plugin::LoadedPlugin`]), which lives for the rest of the process.
+pub trait DynamicMaker: Send + Sync + fmt::Debug {
+    /// Builds a factory from the KMP's configuration section (TOML text).
+    fn make(&'static self, config: &str) -> Result<Arc<dyn KmpFactory>, SessionError>;
+}
+
+/// How a registration builds its factory.
+#[derive(Debug, Clone, Copy)]
+pub enum Maker {
+    /// A KMP linked into the binary.
+    Static(MakeFactory),
+    /// A dynamically loaded plugin.
+    Dynamic(&'static dyn DynamicMaker),
+}
+
 /// One KMP implementation available to the runtime.
 #[derive(Debug, Clone, Copy)]
 pub struct KmpRegistration {
@@ -31,13 +49,25 @@ pub struct KmpRegistration {
     /// Short name (also the name of its configuration section and cargo feature).
     pub name: &'static str,
     /// Factory constructor.
-    pub make: MakeFactory,
+    pub make: Maker,
 }
 
 impl KmpRegistration {
-    /// A registration, usable in `inventory::submit!`.
+    /// A registration of a linked-in KMP, usable in `inventory::submit!`.
     pub const fn new(kmp_id: KmpId, name: &'static str, make: MakeFactory) -> KmpRegistration {
-        KmpRegistration { kmp_id, name, make }
+        KmpRegistration {
+            kmp_id,
+            name,
+            make: Maker::Static(make),
+        }
+    }
+
+    /// Builds a factory from the KMP's configuration section (TOML text; empty for defaults).
+    pub fn make_factory(&self, config: &str) -> Result<Arc<dyn KmpFactory>, SessionError> {
+        match self.make {
+            Maker::Static(f) => f(config),
+            Maker::Dynamic(d) => d.make(config),
+        }
     }
 }
 
@@ -160,7 +190,7 @@ mod tests {
         let id = KmpId::VendorSpecific(Oui([0, 0x50, 0xc2]));
         let reg = *r.lookup(id).unwrap();
         assert_eq!(reg.name, "test-vendor");
-        let f = (reg.make)("").unwrap();
+        let f = reg.make_factory("").unwrap();
         assert_eq!(f.kmp_id(), id);
         let dup = KmpRegistration::new(id, "other", make_vendor);
         assert_eq!(

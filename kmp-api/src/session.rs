@@ -310,6 +310,10 @@ pub enum SessionError {
     /// Configuration of the factory or session is unusable.
     #[error("configuration: {0}")]
     Config(String),
+    /// A dynamically loaded plugin failed at the ABI boundary (a caught panic, a status this
+    /// host does not know).
+    #[error("plugin: {0}")]
+    Plugin(String),
 }
 
 impl SessionError {
@@ -324,6 +328,7 @@ impl SessionError {
             SessionError::Rng(_) => "rng",
             SessionError::Crypto(_) => "crypto",
             SessionError::Config(_) => "config",
+            SessionError::Plugin(_) => "plugin",
         }
     }
 }

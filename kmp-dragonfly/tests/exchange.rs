@@ -389,7 +389,7 @@ fn registered_for_kmp_id_5() {
     let r = Registry::from_inventory().unwrap();
     let reg = r.lookup(KmpId::Dragonfly).expect("dragonfly registered");
     assert_eq!(reg.name, "dragonfly");
-    let f: Arc<dyn KmpFactory> = (reg.make)("password = \"pw\"").unwrap();
+    let f: Arc<dyn KmpFactory> = reg.make_factory("password = \"pw\"").unwrap();
     assert_eq!(f.kmp_id(), KmpId::Dragonfly);
-    assert!((reg.make)("").is_err());
+    assert!(reg.make_factory("").is_err());
 }
