@@ -468,3 +468,48 @@ impl KmpSession for PluginSession {
         (self.plugin.table.is_closed)(self.handle) != 0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn abi_header_checks() {
+        let size = u32::try_from(size_of::<PluginTableV1>()).unwrap();
+        assert_eq!(
+            check_abi_header(PluginHeader {
+                abi_version: ABI_VERSION,
+                struct_size: size
+            }),
+            Ok(())
+        );
+        assert_eq!(
+            check_abi_header(PluginHeader {
+                abi_version: 2,
+                struct_size: size
+            }),
+            Err(PluginError::AbiVersion {
+                found: 2,
+                expected: ABI_VERSION
+            })
+        );
+        assert_eq!(
+            check_abi_header(PluginHeader {
+                abi_version: ABI_VERSION,
+                struct_size: size - 8
+            }),
+            Err(PluginError::StructSize {
+                found: size - 8,
+                expected: size
+            })
+        );
+        let e = PluginError::AbiVersion {
+            found: 2,
+            expected: 1,
+        };
+        assert_eq!(
+            e.to_string(),
+            "plugin ABI version 2, this host speaks version 1"
+        );
+    }
+}

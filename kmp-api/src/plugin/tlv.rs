@@ -289,7 +289,7 @@ pub fn decode_action(buf: &[u8]) -> Result<Action, TlvError> {
     }
     let mut r = Reader { buf: value };
     let action = match tag {
-        TAG_SEND => Action::Send(value.to_vec()),
+        TAG_SEND => Action::Send(r.take(value.len(), "PDU")?.to_vec()),
         TAG_INSTALL_KEYS => {
             let owner = r.owner()?;
             let peer = ExtendedAddress(r.array("peer")?);
@@ -395,4 +395,236 @@ pub fn decode_action(buf: &[u8]) -> Result<Action, TlvError> {
         return Err(TlvError::TrailingOctets(r.buf.len()));
     }
     Ok(action)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::primitives::MacStatus;
+
+    const PEER: ExtendedAddress = ExtendedAddress([1, 2, 3, 4, 5, 6, 7, 8]);
+    const OWNER: KmpId = KmpId::VendorSpecific(Oui([0x02, 0x15, 0x09]));
+
+    fn samples() -> Vec<Action> {
+        let key = |lookup, scope, direction, lifetime| LinkKey {
+            key: SecretBytes::from_slice(&[0xab; 16]),
+            lookup,
+            scope,
+            direction,
+            min_security_level: SecurityLevel::EncMic64,
+            lifetime,
+        };
+        vec![
+            Action::Send(vec![]),
+            Action::Send(vec![1, 2, 3]),
+            Action::InstallKeys(KeyInstall {
+                owner: OWNER,
+                peer: PEER,
+                link_keys: vec![
+                    key(
+                        KeyIdentifier::Implicit,
+                        KeyScope::Pairwise(PEER),
+                        KeyDirection::Both,
+                        None,
+                    ),
+                    key(
+                        KeyIdentifier::Index(7),
+                        KeyScope::Group,
+                        KeyDirection::Receive,
+                        Some(Duration::from_secs(3600)),
+                    ),
+                    key(
+                        KeyIdentifier::SourceIndex(KeySource::Four([9; 4]), 1),
+                        KeyScope::Group,
+                        KeyDirection::Transmit,
+                        None,
+                    ),
+                    key(
+                        KeyIdentifier::SourceIndex(KeySource::Eight([8; 8]), 2),
+                        KeyScope::Group,
+                        KeyDirection::Both,
+                        Some(Duration::ZERO),
+                    ),
+                ],
+                upper_layer_sas: vec![],
+            }),
+            Action::RemoveKeys(KeyRemoval {
+                owner: KmpId::Dragonfly,
+                peer: PEER,
+                which: KeySelector::All,
+            }),
+            Action::RemoveKeys(KeyRemoval {
+                owner: OWNER,
+                peer: PEER,
+                which: KeySelector::LinkKey(KeyIdentifier::Index(3)),
+            }),
+            Action::RemoveKeys(KeyRemoval {
+                owner: OWNER,
+                peer: PEER,
+                which: KeySelector::UpperLayerSa {
+                    sa_id: vec![5, 5],
+                    revoke_children: true,
+                },
+            }),
+            Action::Finished(Outcome::Success(EstablishedSa {
+                peer: PEER,
+                session_id: vec![0xee; 8],
+                lifetime: Some(Duration::from_millis(1500)),
+                keys_installed: 1,
+            })),
+            Action::Finished(Outcome::Failure(FailureReason::AuthenticationFailed)),
+            Action::Finished(Outcome::Failure(FailureReason::Timeout { attempts: 3 })),
+            Action::Finished(Outcome::Failure(FailureReason::RejectedByPeer { code: 77 })),
+            Action::Finished(Outcome::Failure(FailureReason::NegotiationFailed)),
+            Action::Finished(Outcome::Failure(FailureReason::ProtocolViolation(
+                "bad ü".into(),
+            ))),
+            Action::Finished(Outcome::Failure(FailureReason::Deleted)),
+            Action::Finished(Outcome::Failure(FailureReason::ResourceExhausted)),
+            Action::Finished(Outcome::Failure(FailureReason::Internal("x".into()))),
+        ]
+    }
+
+    #[test]
+    fn round_trip() {
+        for a in samples() {
+            let e = encode_action(&a).unwrap();
+            assert_eq!(decode_action(&e).unwrap(), a, "{e:02x?}");
+        }
+    }
+
+    #[test]
+    fn known_encoding() {
+        let e = encode_action(&Action::Send(vec![0xaa, 0xbb])).unwrap();
+        assert_eq!(e, [0x01, 0, 0, 0, 2, 0xaa, 0xbb]);
+        let e = encode_action(&Action::RemoveKeys(KeyRemoval {
+            owner: OWNER,
+            peer: PEER,
+            which: KeySelector::All,
+        }))
+        .unwrap();
+        assert_eq!(
+            e,
+            [
+                3, 0, 0, 0, 13, 0xff, 0x02, 0x15, 0x09, 1, 2, 3, 4, 5, 6, 7, 8, 0
+            ]
+        );
+    }
+
+    #[test]
+    fn link_failure_crosses_as_internal() {
+        let a = Action::Finished(Outcome::Failure(FailureReason::Link(MacStatus::NoAck)));
+        let d = decode_action(&encode_action(&a).unwrap()).unwrap();
+        assert!(matches!(
+            d,
+            Action::Finished(Outcome::Failure(FailureReason::Internal(m))) if m.contains("NoAck")
+        ));
+    }
+
+    #[test]
+    fn upper_layer_sas_are_not_encodable() {
+        let a = Action::InstallKeys(KeyInstall {
+            owner: OWNER,
+            peer: PEER,
+            link_keys: vec![],
+            upper_layer_sas: vec![crate::session::UpperLayerSa {
+                sa_id: vec![1],
+                kind: "x".into(),
+                keys: vec![],
+                lifetime: None,
+                parent: None,
+            }],
+        });
+        assert!(matches!(encode_action(&a), Err(TlvError::Unsupported(_))));
+    }
+
+    #[test]
+    fn every_truncation_is_a_typed_error() {
+        for a in samples() {
+            let e = encode_action(&a).unwrap();
+            for n in 0..e.len() {
+                assert!(
+                    matches!(decode_action(&e[..n]), Err(TlvError::Truncated(_))),
+                    "{a:?} cut at {n}"
+                );
+            }
+            // A shorter length field cuts a field (a PDU has no inner structure).
+            if e.len() > HEADER_LEN && e[0] != TAG_SEND {
+                let mut short = e.clone();
+                short[4] -= 1;
+                short.pop();
+                assert!(decode_action(&short).is_err(), "{a:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn malformed_encodings() {
+        assert_eq!(
+            decode_action(&[0x09, 0, 0, 0, 0]),
+            Err(TlvError::UnknownTag(9))
+        );
+        assert_eq!(
+            decode_action(&[0x00, 0, 0, 0, 0]),
+            Err(TlvError::UnknownTag(0))
+        );
+        assert_eq!(
+            decode_action(&[0x01, 0, 0, 0, 1, 7, 7]),
+            Err(TlvError::TrailingOctets(1))
+        );
+        assert_eq!(
+            decode_action(&[0x01, 0xff, 0xff, 0xff, 0xff, 1]),
+            Err(TlvError::Truncated("value"))
+        );
+        // Finished with an unknown outcome and an unknown failure code.
+        assert_eq!(
+            decode_action(&[0x04, 0, 0, 0, 1, 2]),
+            Err(TlvError::BadValue("outcome"))
+        );
+        assert_eq!(
+            decode_action(&[0x04, 0, 0, 0, 8, 1, 99, 0, 0, 0, 0, 0, 0]),
+            Err(TlvError::BadValue("failure code"))
+        );
+        // RemoveKeys with a bad selector; a reserved-owner octet of 255 is vendor-specific.
+        let mut rk = vec![0x03, 0, 0, 0, 13, 5, 0, 0, 0];
+        rk.extend_from_slice(&PEER.0);
+        rk.push(9);
+        assert_eq!(decode_action(&rk), Err(TlvError::BadValue("selector")));
+        // InstallKeys: bad key identifier mode, bad scope, bad direction, bad level.
+        let install = |key: &[u8]| {
+            let mut v = vec![0xff, 2, 0x15, 9];
+            v.extend_from_slice(&PEER.0);
+            v.extend_from_slice(&[0, 1]);
+            v.extend_from_slice(key);
+            let mut e = vec![0x02];
+            e.extend_from_slice(&u32::try_from(v.len()).unwrap().to_be_bytes());
+            e.extend_from_slice(&v);
+            decode_action(&e)
+        };
+        let lt = u64::MAX.to_be_bytes();
+        let mut good = vec![0, 1, 0, 6];
+        good.extend_from_slice(&lt);
+        good.extend_from_slice(&[0, 1, 0xaa]);
+        assert!(install(&good).is_ok());
+        let mut bad = good.clone();
+        bad[0] = 4;
+        assert_eq!(
+            install(&bad),
+            Err(TlvError::BadValue("key identifier mode"))
+        );
+        let mut bad = good.clone();
+        bad[1] = 2;
+        assert_eq!(install(&bad), Err(TlvError::BadValue("scope")));
+        let mut bad = good.clone();
+        bad[2] = 3;
+        assert_eq!(install(&bad), Err(TlvError::BadValue("direction")));
+        let mut bad = good.clone();
+        bad[3] = 8;
+        assert_eq!(install(&bad), Err(TlvError::BadValue("security level")));
+        // A message that is not UTF-8.
+        assert_eq!(
+            decode_action(&[0x04, 0, 0, 0, 9, 1, 5, 0, 0, 0, 0, 0, 1, 0xff]),
+            Err(TlvError::BadValue("message is not UTF-8"))
+        );
+    }
 }
