@@ -20,20 +20,27 @@ const B: ExtendedAddress = ExtendedAddress([2, 2, 2, 2, 2, 2, 2, 2]);
 
 fn library_path() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    // target/<profile>/deps/<test binary>
-    let dir = exe.parent().and_then(|d| d.parent()).unwrap();
-    let lib = dir.join(format!(
+    let file = format!(
         "{}kmp_vendor_psk{}",
         std::env::consts::DLL_PREFIX,
         std::env::consts::DLL_SUFFIX
-    ));
-    assert!(
-        lib.exists(),
-        "{} is missing: build the workspace first (cargo build --workspace, or cargo test \
-         --workspace, which builds the cdylib)",
-        lib.display()
     );
-    lib
+    // The test binary is target/<profile>/deps/<name>: `cargo test` leaves the cdylib next to
+    // it in deps/, `cargo build` copies it up to target/<profile>/.
+    let deps = exe.parent().unwrap();
+    let candidates = [deps.join(&file), deps.parent().unwrap().join(&file)];
+    candidates
+        .iter()
+        .find(|p| p.exists())
+        .cloned()
+        .unwrap_or_else(|| {
+            panic!(
+                "{} is missing (also looked in {}): build the workspace first (cargo build \
+                 --workspace, or cargo test --workspace, which builds the cdylib)",
+                candidates[1].display(),
+                candidates[0].display()
+            )
+        })
 }
 
 fn plugin() -> &'static LoadedPlugin {
