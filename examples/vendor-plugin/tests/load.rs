@@ -86,6 +86,15 @@ fn drain(s: &mut dyn KmpSession, side: &mut Side, out: &mut Vec<Vec<u8>>) {
 /// Runs an exchange between factories `fi` (initiator on A) and `fr` (responder on B), with
 /// virtual time advancing to the next deadline when nothing is in flight.
 fn run(fi: &Arc<dyn KmpFactory>, fr: &Arc<dyn KmpFactory>) -> (Side, Side) {
+    run_lossy(fi, fr, 0)
+}
+
+/// As [`run`], dropping the first `drop_responses` PDUs the responder sends.
+fn run_lossy(
+    fi: &Arc<dyn KmpFactory>,
+    fr: &Arc<dyn KmpFactory>,
+    mut drop_responses: usize,
+) -> (Side, Side) {
     let mut now = Instant::ZERO;
     let mut i = fi.new_initiator(ctx(A, B, Role::Initiator, 1)).unwrap();
     let mut r: Option<Box<dyn KmpSession>> = None;
@@ -106,7 +115,9 @@ fn run(fi: &Arc<dyn KmpFactory>, fr: &Arc<dyn KmpFactory>) -> (Side, Side) {
             drain(resp.as_mut(), &mut sr, &mut to_i);
         }
         let idle = to_i.is_empty();
-        for pdu in to_i {
+        let lost = drop_responses.min(to_i.len());
+        drop_responses -= lost;
+        for pdu in to_i.into_iter().skip(lost) {
             let _ = i.handle_datagram(now, &pdu);
         }
         if idle {
@@ -147,6 +158,25 @@ fn loaded_plugin_registers_and_completes_an_exchange() {
     assert_eq!(i.keys, r.keys);
     // The registry refuses a second registration of the same plugin.
     assert!(reg.register(p.registration()).is_err());
+}
+
+#[test]
+fn lost_responses_are_retransmitted_and_retries_are_bounded() {
+    let f = plugin().registration().make_factory(PSK).unwrap();
+    let (i, r) = run_lossy(&f, &f, 2);
+    assert!(matches!(i.outcome, Some(Outcome::Success(_))), "{i:?}");
+    assert!(matches!(r.outcome, Some(Outcome::Success(_))), "{r:?}");
+    assert_eq!(i.keys, r.keys);
+    // Every response lost: the responder gives up after three transmissions.
+    let (i, r) = run_lossy(&f, &f, usize::MAX);
+    assert!(matches!(
+        i.outcome,
+        Some(Outcome::Failure(FailureReason::Timeout { attempts: 3 }))
+    ));
+    assert!(matches!(
+        r.outcome,
+        Some(Outcome::Failure(FailureReason::Timeout { attempts: 3 }))
+    ));
 }
 
 #[test]
