@@ -253,3 +253,53 @@ fn a_library_without_the_entry_point_is_refused() {
     let _ = std::fs::remove_file(&not_a_lib);
     assert!(matches!(r, Err(PluginError::Open { .. })), "{r:?}");
 }
+
+/// A `tracing` subscriber that keeps the messages of `kmp_plugin` events.
+struct Capture(std::sync::Mutex<Vec<String>>);
+
+struct MessageVisitor<'a>(&'a mut String);
+
+impl tracing::field::Visit for MessageVisitor<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            *self.0 = format!("{value:?}");
+        }
+    }
+}
+
+impl tracing::Subscriber for Capture {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        if event.metadata().target() == "kmp_plugin" {
+            let mut msg = String::new();
+            event.record(&mut MessageVisitor(&mut msg));
+            self.0.lock().unwrap().push(msg);
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[test]
+fn plugin_log_lines_reach_tracing() {
+    let capture = Arc::new(Capture(std::sync::Mutex::new(Vec::new())));
+    let f = plugin().registration().make_factory(PSK).unwrap();
+    tracing::subscriber::with_default(Arc::clone(&capture), || {
+        let (i, _) = run(&f, &f);
+        assert!(matches!(i.outcome, Some(Outcome::Success(_))));
+    });
+    let lines = capture.0.lock().unwrap();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("vendor-psk: keys established")),
+        "{lines:?}"
+    );
+}
