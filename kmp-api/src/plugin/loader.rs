@@ -474,6 +474,19 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn table_layout_is_pinned() {
+        // Changing the layout is an ABI break: bump ABI_VERSION and the entry symbol.
+        assert_eq!(size_of::<PluginTableV1>(), 144);
+        assert_eq!(core::mem::offset_of!(PluginTableV1, kmp_id), 8);
+        assert_eq!(core::mem::offset_of!(PluginTableV1, oui), 9);
+        assert_eq!(core::mem::offset_of!(PluginTableV1, name_ptr), 16);
+        assert_eq!(core::mem::offset_of!(PluginTableV1, set_logger), 32);
+        assert_eq!(core::mem::offset_of!(PluginTableV1, is_closed), 136);
+        assert_eq!(size_of::<SessionParamsV1>(), 64);
+    }
+
+    #[test]
     fn abi_header_checks() {
         let size = u32::try_from(size_of::<PluginTableV1>()).unwrap();
         assert_eq!(

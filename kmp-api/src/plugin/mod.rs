@@ -27,8 +27,9 @@
 //! [`KmpSession`](crate::KmpSession), builds a `cdylib` and invokes
 //! [`export_kmp_plugin!`](crate::export_kmp_plugin) once. The host calls [`load`] and registers
 //! the result with [`Registry::register`](crate::Registry::register).
-
-#![allow(unsafe_code)]
+//!
+//! Unsafe code is allowed only in `export.rs` and `loader.rs` (and on the one `unsafe impl`
+//! here); the TLV codec is safe code.
 
 use core::ffi::c_void;
 
@@ -130,7 +131,11 @@ pub struct PluginHeader {
     pub struct_size: u32,
 }
 
-/// The function table of ABI version 1. Handles are opaque pointers owned by the plugin; the
+/// The function table of ABI version 1. On 64-bit targets it is 144 octets: the version and
+/// size (offsets 0, 4), the KMP ID (8), the OUI (9–11), padding, the name pointer (16) and
+/// length (24), then the 14 function pointers in declaration order from offset 32.
+///
+/// Handles are opaque pointers owned by the plugin; the
 /// host frees them with `factory_free` / `session_free` exactly once. Sessions do not borrow
 /// their factory: a factory may be freed while its sessions live. Handles may move between
 /// threads; a session handle is used by one thread at a time, a factory handle by many.
@@ -193,6 +198,7 @@ pub struct PluginTableV1 {
     pub is_closed: extern "C" fn(session: *const c_void) -> i32,
 }
 
+#[allow(unsafe_code)]
 // SAFETY: the table is immutable after construction; `name_ptr` points to a `&'static str`
 // and the function pointers are plain code addresses, so sharing it between threads is sound.
 unsafe impl Sync for PluginTableV1 {}
