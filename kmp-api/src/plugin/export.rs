@@ -1,5 +1,5 @@
-//! The plugin side of the ABI: the `extern "C"` shims that [`export_kmp_plugin!`]
-//! (crate::export_kmp_plugin) instantiates for one KMP. Every shim catches panics and turns them
+//! The plugin side of the ABI: the `extern "C"` shims that
+//! [`export_kmp_plugin!`](crate::export_kmp_plugin) instantiates for one KMP. Every shim catches panics and turns them
 //! into [`status::PANIC`]; nothing unwinds across the boundary.
 
 #![allow(unsafe_code)]
@@ -144,6 +144,7 @@ pub const fn table<M: ExportKmp>() -> PluginTableV1 {
         start,
         handle_datagram,
         handle_timeout,
+        handle_link_failure,
         delete,
         poll_timeout,
         poll_action,
@@ -349,6 +350,21 @@ extern "C" fn handle_datagram(
 extern "C" fn handle_timeout(session: *mut c_void, now_us: u64) -> i32 {
     with_session(session, |s| {
         s.session.handle_timeout(Instant::from_micros(now_us));
+        status::OK
+    })
+}
+
+extern "C" fn handle_link_failure(
+    session: *mut c_void,
+    now_us: u64,
+    code: u32,
+    detail: u32,
+) -> i32 {
+    with_session(session, |s| {
+        if let Some(st) = tlv::mac_status_from_abi(code, detail) {
+            s.session
+                .handle_link_failure(Instant::from_micros(now_us), st);
+        }
         status::OK
     })
 }

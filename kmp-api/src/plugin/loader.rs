@@ -21,6 +21,7 @@ use super::{
 use crate::addr::ExtendedAddress;
 use crate::crypto::CryptoError;
 use crate::id::{KmpId, Oui};
+use crate::primitives::MacStatus;
 use crate::registry::{DynamicMaker, KmpRegistration, Maker};
 use crate::rng::RngError;
 use crate::session::{
@@ -454,6 +455,15 @@ impl KmpSession for PluginSession {
         }
     }
 
+    fn handle_link_failure(&mut self, now: Instant, status: MacStatus) {
+        if self.failed.is_none() {
+            let (code, detail) = tlv::mac_status_to_abi(status);
+            let code =
+                (self.plugin.table.handle_link_failure)(self.handle, now.as_micros(), code, detail);
+            let _ = self.check(code);
+        }
+    }
+
     fn delete(&mut self, now: Instant) {
         if self.failed.is_none() {
             let code = (self.plugin.table.delete)(self.handle, now.as_micros());
@@ -477,12 +487,12 @@ mod tests {
     #[cfg(target_pointer_width = "64")]
     fn table_layout_is_pinned() {
         // Changing the layout is an ABI break: bump ABI_VERSION and the entry symbol.
-        assert_eq!(size_of::<PluginTableV1>(), 144);
+        assert_eq!(size_of::<PluginTableV1>(), 152);
         assert_eq!(core::mem::offset_of!(PluginTableV1, kmp_id), 8);
         assert_eq!(core::mem::offset_of!(PluginTableV1, oui), 9);
         assert_eq!(core::mem::offset_of!(PluginTableV1, name_ptr), 16);
         assert_eq!(core::mem::offset_of!(PluginTableV1, set_logger), 32);
-        assert_eq!(core::mem::offset_of!(PluginTableV1, is_closed), 136);
+        assert_eq!(core::mem::offset_of!(PluginTableV1, is_closed), 144);
         assert_eq!(size_of::<SessionParamsV1>(), 64);
     }
 

@@ -45,8 +45,8 @@ pub const ABI_VERSION: u32 = 1;
 /// The name of the entry point every plugin exports.
 pub const ENTRY_SYMBOL: &str = "kmp_plugin_entry_v1";
 
-/// Status codes returned by the plugin functions. Codes 1–9 are [`SessionError`] kinds
-/// (crate::SessionError); the message is available through `last_error`.
+/// Status codes returned by the plugin functions. Codes 1–9 are
+/// [`SessionError`](crate::SessionError) kinds; the message is available through `last_error`.
 pub mod status {
     /// Success.
     pub const OK: i32 = 0;
@@ -131,9 +131,9 @@ pub struct PluginHeader {
     pub struct_size: u32,
 }
 
-/// The function table of ABI version 1. On 64-bit targets it is 144 octets: the version and
+/// The function table of ABI version 1. On 64-bit targets it is 152 octets: the version and
 /// size (offsets 0, 4), the KMP ID (8), the OUI (9–11), padding, the name pointer (16) and
-/// length (24), then the 14 function pointers in declaration order from offset 32.
+/// length (24), then the 15 function pointers in declaration order from offset 32.
 ///
 /// Handles are opaque pointers owned by the plugin; the
 /// host frees them with `factory_free` / `session_free` exactly once. Sessions do not borrow
@@ -186,6 +186,10 @@ pub struct PluginTableV1 {
         extern "C" fn(session: *mut c_void, now_us: u64, pdu: *const u8, len: usize) -> i32,
     /// `KmpSession::handle_timeout`.
     pub handle_timeout: extern "C" fn(session: *mut c_void, now_us: u64) -> i32,
+    /// `KmpSession::handle_link_failure`: the MAC status as `(code, detail)`, see
+    /// [`tlv::mac_status_to_abi`]. An unknown code is ignored (`OK`).
+    pub handle_link_failure:
+        extern "C" fn(session: *mut c_void, now_us: u64, status: u32, detail: u32) -> i32,
     /// `KmpSession::delete`.
     pub delete: extern "C" fn(session: *mut c_void, now_us: u64) -> i32,
     /// `KmpSession::poll_timeout`: microseconds, `u64::MAX` for none (also after a panic).

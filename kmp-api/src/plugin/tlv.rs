@@ -25,6 +25,7 @@
 
 use crate::addr::ExtendedAddress;
 use crate::id::{KmpId, Oui};
+use crate::primitives::MacStatus;
 use crate::security::{KeyIdentifier, KeySource, SecurityLevel};
 use crate::session::{
     Action, EstablishedSa, FailureReason, KeyDirection, KeyInstall, KeyRemoval, KeyScope,
@@ -108,6 +109,56 @@ fn failure_parts(r: &FailureReason) -> (u8, u32, String) {
         FailureReason::Link(s) => (8, 0, format!("link failure: {s:?}")),
         FailureReason::Internal(s) => (8, 0, s.clone()),
     }
+}
+
+/// A MAC status as the `(code, detail)` pair of `handle_link_failure`: 0 success, 1 no ack,
+/// 2 channel access failure, 3 frame too long, 4 transaction overflow, 5 transaction expired,
+/// 6 invalid parameter, 7 unavailable key, 8 counter error, 9 improper security level, 10 purged,
+/// 11 aborted (detail: the peer's maximum size, `u32::MAX` if it gave none), 12 timeout, 13 no
+/// resources. The detail is 0 unless stated.
+pub fn mac_status_to_abi(s: MacStatus) -> (u32, u32) {
+    match s {
+        MacStatus::Success => (0, 0),
+        MacStatus::NoAck => (1, 0),
+        MacStatus::ChannelAccessFailure => (2, 0),
+        MacStatus::FrameTooLong => (3, 0),
+        MacStatus::TransactionOverflow => (4, 0),
+        MacStatus::TransactionExpired => (5, 0),
+        MacStatus::InvalidParameter => (6, 0),
+        MacStatus::UnavailableKey => (7, 0),
+        MacStatus::CounterError => (8, 0),
+        MacStatus::ImproperSecurityLevel => (9, 0),
+        MacStatus::Purged => (10, 0),
+        MacStatus::Aborted { peer_max_size } => (11, peer_max_size.map_or(u32::MAX, u32::from)),
+        MacStatus::Timeout => (12, 0),
+        MacStatus::NoResources => (13, 0),
+    }
+}
+
+/// The inverse of [`mac_status_to_abi`]; `None` for an unknown code or detail.
+pub fn mac_status_from_abi(code: u32, detail: u32) -> Option<MacStatus> {
+    Some(match code {
+        0 => MacStatus::Success,
+        1 => MacStatus::NoAck,
+        2 => MacStatus::ChannelAccessFailure,
+        3 => MacStatus::FrameTooLong,
+        4 => MacStatus::TransactionOverflow,
+        5 => MacStatus::TransactionExpired,
+        6 => MacStatus::InvalidParameter,
+        7 => MacStatus::UnavailableKey,
+        8 => MacStatus::CounterError,
+        9 => MacStatus::ImproperSecurityLevel,
+        10 => MacStatus::Purged,
+        11 => MacStatus::Aborted {
+            peer_max_size: match detail {
+                u32::MAX => None,
+                d => Some(u16::try_from(d).ok()?),
+            },
+        },
+        12 => MacStatus::Timeout,
+        13 => MacStatus::NoResources,
+        _ => return None,
+    })
 }
 
 /// Encodes one action as a TLV.
@@ -400,7 +451,37 @@ pub fn decode_action(buf: &[u8]) -> Result<Action, TlvError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::primitives::MacStatus;
+
+    #[test]
+    fn mac_status_round_trip() {
+        let all = [
+            MacStatus::Success,
+            MacStatus::NoAck,
+            MacStatus::ChannelAccessFailure,
+            MacStatus::FrameTooLong,
+            MacStatus::TransactionOverflow,
+            MacStatus::TransactionExpired,
+            MacStatus::InvalidParameter,
+            MacStatus::UnavailableKey,
+            MacStatus::CounterError,
+            MacStatus::ImproperSecurityLevel,
+            MacStatus::Purged,
+            MacStatus::Aborted {
+                peer_max_size: None,
+            },
+            MacStatus::Aborted {
+                peer_max_size: Some(127),
+            },
+            MacStatus::Timeout,
+            MacStatus::NoResources,
+        ];
+        for s in all {
+            let (c, d) = mac_status_to_abi(s);
+            assert_eq!(mac_status_from_abi(c, d), Some(s));
+        }
+        assert_eq!(mac_status_from_abi(14, 0), None);
+        assert_eq!(mac_status_from_abi(11, 70_000), None);
+    }
 
     const PEER: ExtendedAddress = ExtendedAddress([1, 2, 3, 4, 5, 6, 7, 8]);
     const OWNER: KmpId = KmpId::VendorSpecific(Oui([0x02, 0x15, 0x09]));
