@@ -207,7 +207,15 @@ impl Sim {
         MacStatus::NoAck
     }
 
+    /// Collects transmits and events until a pass finds none: a confirm can issue a retry
+    /// request whose frames only the next pass sees.
     fn drain(&mut self) {
+        while self.drain_once() {}
+    }
+
+    /// One pass over every node; whether anything came out.
+    fn drain_once(&mut self) -> bool {
+        let mut progressed = false;
         for i in 0..self.nodes.len() {
             while let Some(t) = self.nodes[i].svc.poll_transmit(self.now) {
                 assert!(
@@ -215,8 +223,10 @@ impl Sim {
                     "frame over the PHY limit"
                 );
                 self.nodes[i].queue.push_back(t);
+                progressed = true;
             }
             while let Some(e) = self.nodes[i].svc.poll_event() {
+                progressed = true;
                 match e {
                     MpxEvent::Indication(ind) => {
                         assert_eq!(i, RECEIVER, "only the receiver gets data");
@@ -238,6 +248,7 @@ impl Sim {
                 }
             }
         }
+        progressed
     }
 
     fn check_bounds(&self) {
