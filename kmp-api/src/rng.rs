@@ -1,7 +1,7 @@
 //! Injectable randomness.
 //!
-//! Sessions never call a global RNG: they get an [`RngHandle`] from their [`SessionContext`]
-//! (crate::SessionContext). Production code uses [`RngHandle::os`]; simulations use
+//! Sessions never call a global RNG: they get an [`RngHandle`] from their
+//! [`SessionContext`](crate::SessionContext). Production code uses [`RngHandle::os`]; simulations use
 //! [`RngHandle::seeded`] so a whole network replays from one seed; known-answer tests use
 //! [`RngHandle::fixed`] to feed the exact nonces and scalars of a published vector.
 
