@@ -509,6 +509,7 @@ impl Medium {
                 } else if nb + 1 > MAX_CSMA_BACKOFFS {
                     // §6.2.5.1 step 4: NB > macMaxCSMABackoffs.
                     self.stats.csma_failures += 1;
+                    tracing::trace!(radio = r.0, nb, "channel access failure");
                     self.finish(r, MacStatus::ChannelAccessFailure);
                 } else {
                     self.backoff(r, nb + 1, (be + 1).min(MAX_BE));
@@ -527,6 +528,7 @@ impl Medium {
                     self.start_csma(r);
                 } else {
                     self.stats.no_acks += 1;
+                    tracing::trace!(radio = r.0, "no ack after retries");
                     self.finish(r, MacStatus::NoAck);
                 }
             }

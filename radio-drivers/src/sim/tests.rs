@@ -440,3 +440,66 @@ fn thousand_radios_run_on_virtual_time() {
     assert_eq!(done(&ev).len(), 1000);
     assert!(m.stats().delivered > 0);
 }
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn scenario(
+        seed: u64,
+        loss: f64,
+        pos: &[(f64, f64)],
+        sends: &[(usize, usize, bool, u8, u16)],
+    ) -> (Vec<MediumEvent>, Medium, Vec<(RadioId, TxToken)>) {
+        let mut m = Medium::new(MediumConfig {
+            seed,
+            range_m: 30.0,
+            loss,
+        });
+        let radios: Vec<RadioId> = pos.iter().map(|p| m.add_radio(*p)).collect();
+        let mut tokens = Vec::new();
+        let mut sends = sends.to_vec();
+        sends.sort_by_key(|s| s.4);
+        for (from, to, ar, len, at) in sends {
+            let (from, to) = (radios[from % radios.len()], radios[to % radios.len()]);
+            let now = Instant::from_micros(u64::from(at));
+            m.handle_timeout(now);
+            let t = m
+                .transmit(now, from, frame(0, usize::from(len)), ar, Some(to))
+                .unwrap();
+            tokens.push((from, t));
+        }
+        (run(&mut m), m, tokens)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Every transmit ends in exactly one TxDone; nobody hears a radio out of range or
+        /// itself; a run replays exactly from its seed.
+        #[test]
+        fn medium_invariants(
+            seed in any::<u64>(),
+            loss in prop_oneof![Just(0.0), 0.0..1.0f64],
+            pos in prop::collection::vec((0.0..100.0f64, 0.0..100.0f64), 2..12),
+            sends in prop::collection::vec(
+                (0..12usize, 0..12usize, any::<bool>(), 3..=130u8, 0..20_000u16), 1..30),
+        ) {
+            let (ev, m, tokens) = scenario(seed, loss, &pos, &sends);
+            let mut done_tokens: Vec<(RadioId, TxToken)> =
+                done(&ev).iter().map(|d| (d.0, d.1)).collect();
+            done_tokens.sort();
+            let mut want = tokens.clone();
+            want.sort();
+            prop_assert_eq!(done_tokens, want);
+            for e in &ev {
+                if let MediumEvent::Rx { to, from, .. } = e {
+                    prop_assert!(m.in_range(*from, *to));
+                }
+            }
+            let s = m.stats();
+            prop_assert!(s.acks_received <= s.acks && s.acks <= s.delivered);
+            prop_assert_eq!(&ev, &scenario(seed, loss, &pos, &sends).0);
+        }
+    }
+}
