@@ -108,6 +108,7 @@ pub struct TxToken(pub u64);
 
 /// What the medium reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum MediumEvent {
     /// Radio `to` decoded `frame` (the whole MPDU, as given to [`Medium::transmit`]); `at` is
     /// when its last octet arrived.
@@ -134,6 +135,18 @@ pub enum MediumEvent {
         status: MacStatus,
         /// When the outcome was known.
         at: Instant,
+    },
+    /// A PPDU went on air: a data frame or an Imm-Ack, whoever hears it. Reported only with
+    /// [`Medium::set_capture`], for a sniffer such as the [pcap tap](crate::pcap).
+    OnAir {
+        /// The transmitting radio.
+        from: RadioId,
+        /// The MPDU including FCS.
+        frame: Vec<u8>,
+        /// When its first octet (of the SHR) went on air.
+        start: Instant,
+        /// Its air time.
+        duration: Duration,
     },
 }
 
@@ -269,6 +282,7 @@ pub struct Medium {
     next_token: u64,
     events: VecDeque<MediumEvent>,
     stats: MediumStats,
+    capture: bool,
 }
 
 impl Medium {
@@ -287,6 +301,7 @@ impl Medium {
             next_token: 0,
             events: VecDeque::new(),
             stats: MediumStats::default(),
+            capture: false,
         }
     }
 
@@ -321,6 +336,11 @@ impl Medium {
     /// Whether `a` and `b` are within range of each other (a radio is not in range of itself).
     pub fn in_range(&self, a: RadioId, b: RadioId) -> bool {
         a != b && self.distance(a, b).is_some_and(|d| d <= self.cfg.range_m)
+    }
+
+    /// Whether to report every PPDU (acks included) as [`MediumEvent::OnAir`]; off by default.
+    pub fn set_capture(&mut self, on: bool) {
+        self.capture = on;
     }
 
     /// The counters so far.
@@ -543,6 +563,14 @@ impl Medium {
         self.stats.air_time = self.stats.air_time + dur;
         self.stats.octets_on_air += dur.as_micros() / phy::OCTET_US;
         let id = self.air_base + self.air.len() as u64;
+        if self.capture {
+            self.events.push_back(MediumEvent::OnAir {
+                from,
+                frame: frame.clone(),
+                start,
+                duration: dur,
+            });
+        }
         self.air.push_back(AirTx {
             from,
             start,

@@ -503,3 +503,73 @@ mod props {
         }
     }
 }
+
+/// The medium's captured PPDUs make a pcap Wireshark decodes: the data frame and its Imm-Ack,
+/// both with a good FCS.
+#[test]
+fn captured_exchange_decodes_in_tshark() {
+    use crate::pcap::PcapWriter;
+    // spec/mpx-wire-format.md §6 Ex 1: AR set, sequence number 5, valid FCS.
+    let ex1 = hex::decode("21ee05cdab01000000000000020200000000000002003f08980001000103010000caa4")
+        .unwrap();
+    let mut m = medium(11);
+    m.set_capture(true);
+    let a = m.add_radio((0.0, 0.0));
+    let b = m.add_radio((10.0, 0.0));
+    m.transmit(Instant::ZERO, a, ex1.clone(), true, Some(b))
+        .unwrap();
+    let ev = run(&mut m);
+    let mut w = PcapWriter::new(Vec::new()).unwrap();
+    let mut on_air = Vec::new();
+    for e in &ev {
+        if let MediumEvent::OnAir {
+            from, frame, start, ..
+        } = e
+        {
+            w.write_frame(*start, frame).unwrap();
+            on_air.push((*from, frame.clone()));
+        }
+    }
+    assert_eq!(
+        on_air,
+        vec![(a, ex1), (b, hex::decode("02000515e2").unwrap())]
+    );
+    if std::process::Command::new("tshark")
+        .arg("-v")
+        .output()
+        .is_err()
+    {
+        eprintln!("tshark not installed; skipping");
+        return;
+    }
+    let path = std::env::temp_dir().join(format!("radio-drivers-sim-{}.pcap", std::process::id()));
+    std::fs::write(&path, w.into_inner()).unwrap();
+    let out = std::process::Command::new("tshark")
+        .arg("-r")
+        .arg(&path)
+        .args([
+            "-T",
+            "fields",
+            "-e",
+            "wpan.frame_type",
+            "-e",
+            "wpan.seq_no",
+            "-e",
+            "wpan.fcs_ok",
+        ])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(
+        rows,
+        vec![vec!["0x0001", "5", "1"], vec!["0x0002", "5", "1"]],
+        "{text}"
+    );
+}
