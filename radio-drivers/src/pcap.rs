@@ -254,4 +254,42 @@ mod tests {
             assert_eq!(fcs_ok, "1", "fcs not ok: {l:?}");
         }
     }
+
+    /// tshark loads our key log as its `ieee802154_keys` table from a profile (a malformed line
+    /// makes it print "Error loading table").
+    #[test]
+    fn tshark_accepts_key_log_as_profile_table() {
+        if std::process::Command::new("tshark")
+            .arg("-v")
+            .output()
+            .is_err()
+        {
+            eprintln!("tshark not installed; skipping");
+            return;
+        }
+        let home =
+            std::env::temp_dir().join(format!("radio-drivers-keylog-{}", std::process::id()));
+        let profile = home.join(".config/wireshark/profiles/kmp");
+        std::fs::create_dir_all(&profile).unwrap();
+        let mut k =
+            KeyLogWriter::new(std::fs::File::create(profile.join("ieee802154_keys")).unwrap());
+        k.write_key(&[0x11; 16], 1).unwrap();
+        k.write_key(&[0xab; 16], 7).unwrap();
+        drop(k);
+        let (bytes, _, _) = two_frames();
+        let cap = home.join("two.pcap");
+        std::fs::write(&cap, &bytes).unwrap();
+        let out = std::process::Command::new("tshark")
+            .env("HOME", &home)
+            .env("XDG_CONFIG_HOME", home.join(".config"))
+            .args(["-C", "kmp", "-r"])
+            .arg(&cap)
+            .output()
+            .unwrap();
+        let _ = std::fs::remove_dir_all(&home);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(!stderr.contains("Error loading table"), "{stderr}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
+    }
 }
