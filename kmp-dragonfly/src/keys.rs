@@ -352,6 +352,41 @@ pub fn verify_confirm(
     }
 }
 
+/// Label of the 802.15.4 link key derived from the PMK (project-defined; docs/DECISIONS.md D8).
+const LINK_KEY_LABEL: &[u8] = b"IEEE 802.15.9 Dragonfly link key";
+/// Label of the key-encryption key for group key delivery (docs/DECISIONS.md D9).
+const KEK_LABEL: &[u8] = b"IEEE 802.15.9 Dragonfly group KEK";
+
+/// The 128-bit 802.15.4 link key a finished exchange installs:
+/// HMAC-SHA-256(PMK, "IEEE 802.15.9 Dragonfly link key" ‖ initiator id ‖ responder id)[0..16].
+pub fn link_key(
+    keys: &SessionKeys,
+    initiator: &[u8],
+    responder: &[u8],
+) -> Result<SecretBytes, DragonflyError> {
+    let h = kmp_api::crypto::hmac::hmac_sha256_parts(
+        keys.pmk.expose(),
+        &[LINK_KEY_LABEL, initiator, responder],
+    )?;
+    let key = SecretBytes::from_slice(&h[..16]);
+    drop(Zeroizing::new(h));
+    Ok(key)
+}
+
+/// The key-encryption key of group key delivery: HMAC-SHA-256(KCK, "IEEE 802.15.9 Dragonfly
+/// group KEK")[0..16].
+pub fn group_kek(keys: &SessionKeys) -> Result<kmp_api::crypto::Key128, DragonflyError> {
+    let h = Zeroizing::new(kmp_api::crypto::hmac::hmac_sha256(
+        keys.kck.expose(),
+        KEK_LABEL,
+    )?);
+    let mut k = [0u8; 16];
+    k.copy_from_slice(&h[..16]);
+    let key = kmp_api::crypto::Key128::new(k);
+    zeroize::Zeroize::zeroize(&mut k);
+    Ok(key)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,9 +16,9 @@
 use std::sync::Arc;
 
 use kmp_api::addr::ExtendedAddress;
+use kmp_api::crypto::ct_eq;
 use kmp_api::crypto::hmac::hmac_sha256;
 use kmp_api::crypto::keywrap::{aes_key_unwrap, aes_key_wrap};
-use kmp_api::crypto::{SecretBytes, ct_eq};
 use kmp_api::id::KmpId;
 use kmp_api::registry::KmpRegistration;
 use kmp_api::rng::RngHandle;
@@ -33,15 +33,10 @@ use crate::config::DragonflyConfig;
 use crate::group::{Group, GroupId};
 use crate::keys::{
     Commit, CommitSecrets, DragonflyError, SessionKeys, check_peer_commit, confirm, derive_keys,
-    generate_commit, verify_confirm,
+    generate_commit, group_kek, link_key, verify_confirm,
 };
 use crate::pwe::{PasswordElement, derive_pwe};
 use crate::wire::{MessageRepr, MessageType, RejectStatus};
-
-/// Label of the 802.15.4 link key derived from the PMK (project-defined; docs/DECISIONS.md).
-const LINK_KEY_LABEL: &[u8] = b"IEEE 802.15.9 Dragonfly link key";
-/// Label of the key-encryption key for group key delivery.
-const KEK_LABEL: &[u8] = b"IEEE 802.15.9 Dragonfly group KEK";
 
 impl From<DragonflyError> for SessionError {
     fn from(e: DragonflyError) -> Self {
@@ -267,8 +262,9 @@ impl DragonflySession {
     fn accept(&mut self, now: Instant, mut k: Box<Keyed>) -> Result<(), SessionError> {
         if self.role == Role::Responder {
             if let Some((key, index, lifetime)) = self.config.group_key {
-                let kek = kek(&k.keys)?;
-                let wrapped = aes_key_wrap(&kek, &key)?;
+                let kek = group_kek(&k.keys).map_err(|e| self.internal(e.into()))?;
+                let wrapped =
+                    aes_key_wrap(kek.expose(), &key).map_err(|e| self.internal(e.into()))?;
                 let pdu = self.send(&MessageRepr::GroupKey {
                     group: k.group.id().number(),
                     key_index: index,
@@ -283,7 +279,7 @@ impl DragonflySession {
             self.arm(now);
             return Ok(());
         }
-        let install = self.install(&k, None);
+        let install = self.install(&k, None).map_err(|e| self.internal(e))?;
         let n = install.link_keys.len();
         self.actions.push_back(Action::InstallKeys(install));
         self.finish_success(now, k, n);
@@ -308,15 +304,10 @@ impl DragonflySession {
         self.state = State::Accepted(k);
     }
 
-    fn install(&self, k: &Keyed, group_key: Option<LinkKey>) -> KeyInstall {
+    /// The keys to hand to the PIB: the pairwise link key, plus a delivered group key.
+    fn install(&self, k: &Keyed, group_key: Option<LinkKey>) -> Result<KeyInstall, SessionError> {
         let (a, b) = self.ids();
-        let mut ctx = Vec::with_capacity(LINK_KEY_LABEL.len() + 16);
-        ctx.extend_from_slice(LINK_KEY_LABEL);
-        ctx.extend_from_slice(a);
-        ctx.extend_from_slice(b);
-        let link = hmac_sha256(k.keys.pmk.expose(), &ctx)
-            .map(|h| SecretBytes::from_slice(&h[..16]))
-            .unwrap_or_else(|_| SecretBytes::new(Vec::new()));
+        let link = link_key(&k.keys, a, b)?;
         let mut link_keys = vec![LinkKey {
             key: link,
             lookup: KeyIdentifier::Implicit,
@@ -326,12 +317,19 @@ impl DragonflySession {
             lifetime: self.config.key_lifetime,
         }];
         link_keys.extend(group_key);
-        KeyInstall {
+        Ok(KeyInstall {
             owner: KmpId::Dragonfly,
             peer: self.peer,
             link_keys,
             upper_layer_sas: vec![],
-        }
+        })
+    }
+
+    /// Fails the session for an internal error (crypto library), so nothing half-derived is
+    /// ever installed, and passes the error on.
+    fn internal(&mut self, e: SessionError) -> SessionError {
+        self.fail(FailureReason::Internal(e.to_string()));
+        e
     }
 
     fn on_message(&mut self, now: Instant, m: MessageRepr<'_>) -> Result<(), SessionError> {
@@ -456,7 +454,10 @@ impl DragonflySession {
                     ..
                 },
             ) => {
-                let key = match kek(&k.keys).and_then(|kek| Ok(aes_key_unwrap(&kek, wrapped)?)) {
+                let key = match group_kek(&k.keys)
+                    .map_err(SessionError::from)
+                    .and_then(|kek| Ok(aes_key_unwrap(kek.expose(), wrapped)?))
+                {
                     Ok(key) => key,
                     Err(e) => {
                         // A corrupt or forged group key is dropped; the responder will repeat it.
@@ -474,7 +475,9 @@ impl DragonflySession {
                     lifetime: (lifetime_secs > 0)
                         .then(|| Duration::from_secs(u64::from(lifetime_secs))),
                 };
-                let install = self.install(&k, Some(group_key));
+                let install = self
+                    .install(&k, Some(group_key))
+                    .map_err(|e| self.internal(e))?;
                 let n = install.link_keys.len();
                 self.actions.push_back(Action::InstallKeys(install));
                 self.finish_success(now, k, n);
@@ -547,13 +550,6 @@ impl DragonflySession {
             self.actions.push_back(Action::Send(p.clone()));
         }
     }
-}
-
-fn kek(keys: &SessionKeys) -> Result<[u8; 16], SessionError> {
-    let h = hmac_sha256(keys.kck.expose(), KEK_LABEL)?;
-    let mut k = [0u8; 16];
-    k.copy_from_slice(&h[..16]);
-    Ok(k)
 }
 
 impl KmpSession for DragonflySession {
