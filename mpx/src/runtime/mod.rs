@@ -1,0 +1,19 @@
+//! The actor runtime (feature `runtime`, actix): the MPX actor, the PIB actor and one KMP host
+//! per KMP ID, wired to a radio driver.
+//!
+//! ```text
+//!  driver ──RadioRx/RadioTxDone──▶ MpxActor ──KmpDatagram──▶ KmpHost[KMP ID] ──▶ sessions
+//!    ▲                               │  ▲                         │   │
+//!    └────────── RadioTx ────────────┘  └── MpxData (request) ────┘   │ InstallKeys
+//!                 Pib read handles ◀──── PibActor ◀───────────────────┘ (durable, then
+//!                                      (owns the store)                  KMP-FINISHED)
+//! ```
+//!
+//! All actors take time from a [`Clock`]: the system clock for real radios, or a
+//! [`VirtualClock`] that a simulator advances (see [`clock`]).
+
+pub mod clock;
+pub mod radio;
+
+pub use clock::{Clock, TimerSlot, VirtualClock, Wake, virtual_time_system};
+pub use radio::{FrameTap, MacPort, RadioDriver, RadioRx, RadioTx, RadioTxDone};
