@@ -17,3 +17,19 @@ pub mod radio;
 
 pub use clock::{Clock, TimerSlot, VirtualClock, Wake, virtual_time_system};
 pub use radio::{FrameTap, MacPort, RadioDriver, RadioRx, RadioTx, RadioTxDone};
+pub mod kmp_host;
+pub mod mpx_actor;
+pub mod pib_actor;
+
+pub use kmp_host::{
+    GetHostStats, HostCounters, HostStats, KmpAccept, KmpCreate, KmpDelete, KmpEvent, KmpHost,
+    KmpHostConfig,
+};
+pub use mpx_actor::{
+    GetMpxStats, KmpDatagram, KmpPurge, MpxActor, MpxActorConfig, MpxActorCounters, MpxConfirm,
+    MpxData, MpxIndication, MpxPurge, MpxStats, RegisterKmp, Subscribe,
+};
+pub use pib_actor::{
+    ClosePib, DeleteSa, GetPib, InsertSa, InstallKeys, KeyLogSink, Maintain, PibActor, RekeySa,
+    RemoveKeys, RevokeSa, SetDevice, SetIdentity, SetSecurityLevel,
+};
