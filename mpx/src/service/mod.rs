@@ -60,6 +60,8 @@ mod config;
 mod inbound;
 mod outbound;
 
+pub mod floor;
+
 #[cfg(test)]
 mod tests;
 
