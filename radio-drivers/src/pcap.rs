@@ -293,3 +293,112 @@ mod tests {
         assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
     }
 }
+
+/// The pcap tap and key log as runtime hooks: [`PcapTap`] is an
+/// [`mpx::runtime::FrameTap`] (give it to an MPX actor, or to the simulated network's
+/// sniffer), [`KeyLogTap`] an [`mpx::runtime::KeyLogSink`] (give it to a PIB actor).
+#[cfg(any(feature = "driver-sim", feature = "driver-udp"))]
+mod taps {
+    use std::collections::HashSet;
+    use std::io::Write;
+    use std::sync::Mutex;
+
+    use kmp_api::Instant;
+    use kmp_api::security::KeyIdentifier;
+    use kmp_api::session::KeyScope;
+
+    use super::{KeyLogWriter, PcapWriter};
+
+    /// A [`PcapWriter`] shared by every frame source. Write errors are logged once and the
+    /// capture stops; the network does not.
+    #[derive(Debug)]
+    pub struct PcapTap<W: Write + Send> {
+        inner: Mutex<(Option<PcapWriter<W>>, u64)>,
+    }
+
+    impl<W: Write + Send> PcapTap<W> {
+        /// A tap writing to `writer`.
+        pub fn new(writer: PcapWriter<W>) -> Self {
+            PcapTap {
+                inner: Mutex::new((Some(writer), 0)),
+            }
+        }
+
+        /// Frames written so far.
+        pub fn frames(&self) -> u64 {
+            self.inner.lock().map_or(0, |g| g.1)
+        }
+
+        /// Flushes the output.
+        pub fn flush(&self) -> Result<(), super::PcapError> {
+            match self.inner.lock() {
+                Ok(mut g) => match g.0.as_mut() {
+                    Some(w) => w.flush(),
+                    None => Ok(()),
+                },
+                Err(_) => Ok(()),
+            }
+        }
+    }
+
+    impl<W: Write + Send + 'static> mpx::runtime::FrameTap for PcapTap<W> {
+        fn frame(&self, at: Instant, frame: &[u8]) {
+            let Ok(mut g) = self.inner.lock() else {
+                return;
+            };
+            let Some(w) = g.0.as_mut() else {
+                return;
+            };
+            if let Err(e) = w.write_frame(at, frame) {
+                tracing::error!(error = %e, "pcap tap: write failed, capture stopped");
+                g.0 = None;
+                return;
+            }
+            g.1 += 1;
+        }
+    }
+
+    /// The writer and the (key, index) pairs already logged.
+    type KeyLogState<W> = (KeyLogWriter<W>, HashSet<([u8; 16], u8)>);
+
+    /// A [`KeyLogWriter`] fed by the PIB: one line per distinct key. Keys found by index
+    /// (key identifier modes 1–3) are logged with their index; pairwise keys (mode 0) with
+    /// index 0, which tshark tries for implicitly identified keys.
+    #[derive(Debug)]
+    pub struct KeyLogTap<W: Write + Send> {
+        inner: Mutex<KeyLogState<W>>,
+    }
+
+    impl<W: Write + Send> KeyLogTap<W> {
+        /// A key log writing to `writer`.
+        pub fn new(writer: KeyLogWriter<W>) -> Self {
+            KeyLogTap {
+                inner: Mutex::new((writer, HashSet::new())),
+            }
+        }
+    }
+
+    impl<W: Write + Send + 'static> mpx::runtime::KeyLogSink for KeyLogTap<W> {
+        fn key_installed(&self, key: &[u8], lookup: KeyIdentifier, _scope: KeyScope) {
+            let Ok(k) = <[u8; 16]>::try_from(key) else {
+                return;
+            };
+            let index = match lookup {
+                KeyIdentifier::Implicit => 0,
+                KeyIdentifier::Index(i) => i,
+                KeyIdentifier::SourceIndex(_, i) => i,
+            };
+            let Ok(mut g) = self.inner.lock() else {
+                return;
+            };
+            if g.1.insert((k, index))
+                && let Err(e) = g.0.write_key(&k, index)
+            {
+                tracing::error!(error = %e, "key log: write failed");
+            }
+        }
+    }
+}
+
+#[cfg(any(feature = "driver-sim", feature = "driver-udp"))]
+pub use taps::{KeyLogTap, PcapTap};

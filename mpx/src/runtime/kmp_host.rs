@@ -127,6 +127,8 @@ pub struct HostCounters {
     pub rx_factory_refused: u64,
     /// Datagrams sent.
     pub tx_datagrams: u64,
+    /// Octets of the upper-layer frames sent (KMP ID prefix plus PDU).
+    pub tx_upper_layer_octets: u64,
     /// Datagrams whose MPX-DATA.confirm was not `Success`.
     pub tx_failures: u64,
     /// Key installs confirmed durable.
@@ -214,7 +216,12 @@ pub struct KmpHost {
     next_generation: u64,
     timer: TimerSlot,
     counters: HostCounters,
+    tx_observer: Option<TxObserver>,
 }
+
+/// Called with the length of every upper-layer frame (KMP ID prefix + PDU) a host sends, e.g.
+/// to compute a framing floor for a benchmark.
+pub type TxObserver = Arc<dyn Fn(usize) + Send + Sync>;
 
 impl std::fmt::Debug for KmpHost {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -254,7 +261,14 @@ impl KmpHost {
             next_generation: 1,
             timer: TimerSlot::new(),
             counters: HostCounters::default(),
+            tx_observer: None,
         }
+    }
+
+    /// Reports the length of every upper-layer frame sent to `observer`.
+    pub fn with_tx_observer(mut self, observer: TxObserver) -> KmpHost {
+        self.tx_observer = Some(observer);
+        self
     }
 
     /// Sends KMP-CREATE.confirm/indication, KMP-FINISHED and KMP-DELETE.indication to `app`.
@@ -334,6 +348,10 @@ impl KmpHost {
             },
         );
         self.counters.tx_datagrams += 1;
+        self.counters.tx_upper_layer_octets += frame.len() as u64;
+        if let Some(obs) = &self.tx_observer {
+            obs(frame.len());
+        }
         self.mpx.do_send(MpxData {
             request: MpxDataRequest {
                 src_addr_mode: AddressingMode::Extended,
@@ -533,15 +551,16 @@ impl KmpHost {
         self.drive(req.peer, ctx);
         // A session that sent nothing at start is confirmed at once.
         let sent_nothing = !self.tx.values().any(|t| t.peer == req.peer);
-        if let Some(e) = self.sessions.get_mut(&req.peer) {
-            if e.create_confirm_pending && sent_nothing {
-                e.create_confirm_pending = false;
-                let handle = e.handle;
-                self.tell(KmpEvent::CreateConfirm(KmpCreateConfirm {
-                    handle,
-                    status: KmpStatus::Success,
-                }));
-            }
+        if let Some(e) = self.sessions.get_mut(&req.peer)
+            && e.create_confirm_pending
+            && sent_nothing
+        {
+            e.create_confirm_pending = false;
+            let handle = e.handle;
+            self.tell(KmpEvent::CreateConfirm(KmpCreateConfirm {
+                handle,
+                status: KmpStatus::Success,
+            }));
         }
     }
 

@@ -23,7 +23,7 @@ pub mod pib_actor;
 
 pub use kmp_host::{
     GetHostStats, HostCounters, HostStats, KmpAccept, KmpCreate, KmpDelete, KmpEvent, KmpHost,
-    KmpHostConfig,
+    KmpHostConfig, TxObserver,
 };
 pub use mpx_actor::{
     GetMpxStats, KmpDatagram, KmpPurge, MpxActor, MpxActorConfig, MpxActorCounters, MpxConfirm,

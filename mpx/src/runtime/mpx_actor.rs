@@ -304,13 +304,13 @@ impl MpxActor {
             while let Some(t) = self.service.poll_transmit(now) {
                 progressed = true;
                 let mut frame = t.frame;
-                if t.security.level != SecurityLevel::None {
-                    if let Err(e) = self.security.protect(&mut frame, now) {
-                        self.counters.tx_security_refused += 1;
-                        self.service
-                            .handle_tx_status(now, t.token, tx_status_of(&e));
-                        continue;
-                    }
+                if t.security.level != SecurityLevel::None
+                    && let Err(e) = self.security.protect(&mut frame, now)
+                {
+                    self.counters.tx_security_refused += 1;
+                    self.service
+                        .handle_tx_status(now, t.token, tx_status_of(&e));
+                    continue;
                 }
                 let dst_pan = Frame::new_checked(&frame[..], self.cfg.mpx.fcs_len)
                     .ok()
@@ -361,13 +361,13 @@ impl MpxActor {
     fn route(&mut self, ev: MpxEvent) {
         match ev {
             MpxEvent::Confirm(c) => {
-                if let Some(p) = self.pending.remove(&c.handle) {
-                    if let Some(to) = p.confirm_to {
-                        to.do_send(MpxConfirm(MpxDataConfirm {
-                            handle: p.caller_handle,
-                            ..c
-                        }));
-                    }
+                if let Some(p) = self.pending.remove(&c.handle)
+                    && let Some(to) = p.confirm_to
+                {
+                    to.do_send(MpxConfirm(MpxDataConfirm {
+                        handle: p.caller_handle,
+                        ..c
+                    }));
                 }
             }
             MpxEvent::Indication(ind) => self.route_indication(ind),

@@ -48,8 +48,11 @@
 //! assert_eq!(got, vec![b]);
 //! ```
 
+mod network;
 pub mod phy;
 mod rng;
+
+pub use network::{SimAddress, SimNetwork, SimNetworkStats, SimRadio};
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
@@ -227,6 +230,9 @@ struct Radio {
     queue: VecDeque<Job>,
     /// Bumped whenever the radio's pending timer is superseded.
     timer_gen: u64,
+    /// The radio owes (or is sending) an Imm-Ack until then: its own next transmission waits,
+    /// as a transceiver busy with an automatic acknowledgment cannot start another frame.
+    ack_until: Instant,
 }
 
 #[derive(Debug, Clone)]
@@ -313,6 +319,7 @@ impl Medium {
             job: None,
             queue: VecDeque::new(),
             timer_gen: 0,
+            ack_until: Instant::ZERO,
         });
         RadioId(self.radios.len() - 1)
     }
@@ -509,6 +516,13 @@ impl Medium {
 
     fn on_radio_timer(&mut self, r: RadioId) {
         match self.radios[r.0].state {
+            MacState::Backoff { .. } | MacState::Turnaround
+                if self.radios[r.0].ack_until > self.now =>
+            {
+                // Busy acknowledging a frame it just received: resume once the ack is out.
+                let at = self.radios[r.0].ack_until;
+                self.set_radio_timer(r, at);
+            }
             MacState::Backoff { nb, be } => {
                 self.radios[r.0].state = MacState::Cca {
                     nb,
@@ -660,6 +674,9 @@ impl Medium {
                     if ack_to == Some(r) {
                         let seq = tx.frame.get(2).copied().unwrap_or(0);
                         let at = self.now + Duration::from_micros(TURNAROUND_US);
+                        let ack_end = at + air_time(IMM_ACK_OCTETS);
+                        let radio = &mut self.radios[r.0];
+                        radio.ack_until = radio.ack_until.max(ack_end);
                         self.schedule(
                             at,
                             Timer::AckStart {

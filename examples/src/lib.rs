@@ -1,0 +1,31 @@
+//! Library side of the example programs: the network simulation behind `kmp-sim`.
+
+pub mod sim;
+
+// Link the KMPs the cargo features select; each registers itself with the registry.
+#[cfg(feature = "kmp-dragonfly")]
+use kmp_dragonfly as _;
+
+/// The KMP crates this build links, by cargo feature, with the registry name each must
+/// register: the startup self-check ([`check_linked_kmps`]) holds the build to it.
+pub const LINKED_KMPS: &[(&str, &str)] = &[
+    #[cfg(feature = "kmp-dragonfly")]
+    ("kmp-dragonfly", "dragonfly"),
+];
+
+/// The startup self-check of static registration: every KMP feature enabled in this build
+/// produced exactly one registry entry under its name (a crate linked without its
+/// `inventory::submit!` reaching the binary, or registered twice, is caught here rather than
+/// as "unsupported KMP" on air).
+pub fn check_linked_kmps(registry: &kmp_api::Registry) -> anyhow::Result<()> {
+    for (feature, name) in LINKED_KMPS {
+        let n = registry.iter().filter(|r| r.name == *name).count();
+        if n != 1 {
+            anyhow::bail!(
+                "self-check: feature {feature} is enabled but {n} registry entries are named \
+                 {name:?} (expected exactly one)"
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,829 @@
+//! The network simulation behind `kmp-sim`: one gateway and N nodes, each a complete stack of
+//! runtime actors (PIB actor, MPX actor, KMP host) on its own simulated radio, all on one
+//! simulated 802.15.4 channel in virtual time.
+//!
+//! Phases:
+//! 1. **Join**: each node starts its KMP towards the gateway (KMP-CREATE.request) at a time
+//!    drawn uniformly from `[0, nodes × join_interval)`; the gateway's host answers as
+//!    responder. A node has joined when its KMP-FINISHED reports success (its keys are then
+//!    durable in its PIB).
+//! 2. **Data**: once every join has ended, each joined node sends `data_frames` frames to the
+//!    gateway under the pairwise key it just established (CCM* level 6, key identifier mode
+//!    0), on Multiplex ID 0x88B5 (IEEE 802 local experimental EtherType); the gateway counts
+//!    what it decrypts.
+//!
+//! Everything random (positions, start times, backoffs, loss, KMP randomness) comes from the
+//! seed, so a run repeats exactly.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+use actix::{Actor, Addr, AsyncContext, Context, Handler};
+use anyhow::{Context as _, anyhow, bail};
+use kmp_api::addr::{Address, AddressingMode, ExtendedAddress, PanId};
+use kmp_api::primitives::{
+    KmpCreateRequest, KmpHandle, KmpStatus, MacStatus, MpxDataRequest, MpxHandle,
+};
+use kmp_api::rng::RngHandle;
+use kmp_api::security::{KeyIdentifier, SecurityLevel, SecurityParams};
+use kmp_api::session::Outcome;
+use kmp_api::{Duration, Instant, KmpId, MultiplexId, Registry};
+use mpx::pib::{
+    FrameType, OwnIdentity, PibConfig, PibStore, SecurityLevelDescriptor, SecurityLevelSet,
+};
+use mpx::runtime::{
+    Clock, GetHostStats, KmpCreate, KmpEvent, KmpHost, KmpHostConfig, MpxActor, MpxActorConfig,
+    MpxConfirm, MpxData, MpxIndication, PibActor, SetIdentity, SetSecurityLevel, Subscribe,
+    TimerSlot, VirtualClock, Wake,
+};
+use mpx::service::MpxConfig;
+use mpx::service::floor::{FloorModel, frame_floor};
+use radio_drivers::pcap::{KeyLogTap, KeyLogWriter, PcapTap, PcapWriter};
+use radio_drivers::sim::{MediumConfig, MediumStats, SimAddress, SimNetwork};
+
+/// The Multiplex ID of the simulation's data frames: 0x88B5, IEEE Std 802 Local Experimental
+/// EtherType 1 (no dissector claims it, so Wireshark shows the payload as data).
+pub const DATA_MULTIPLEX_ID: MultiplexId = MultiplexId::EtherType(0x88B5);
+
+/// The PAN of the simulated network.
+pub const SIM_PAN: PanId = PanId(0x1509);
+
+/// What to simulate.
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    /// Nodes besides the gateway.
+    pub nodes: usize,
+    /// The KMP: a registry name (`dragonfly`, `vendor-psk`) or a KMP ID number.
+    pub kmp: String,
+    /// Loss probability of every link, in `[0, 1]`.
+    pub loss: f64,
+    /// Seed of everything random.
+    pub seed: u64,
+    /// Write every PPDU on air here (pcap, LINKTYPE 195).
+    pub pcap: Option<PathBuf>,
+    /// Write every installed key here (Wireshark `ieee802154_keys` lines).
+    pub keylog: Option<PathBuf>,
+    /// Dynamic KMP plugins to load first.
+    pub plugins: Vec<PathBuf>,
+    /// Data frames each joined node sends.
+    pub data_frames: usize,
+    /// Mean spacing of join starts (virtual time).
+    pub join_interval: Duration,
+    /// Radio range in metres.
+    pub range_m: f64,
+    /// Nodes are placed uniformly in a disk of this radius around the gateway.
+    pub radius_m: f64,
+    /// The KMP's configuration for the gateway (TOML); `None`: built-in for known KMPs.
+    pub gateway_config: Option<String>,
+    /// The KMP's configuration for the nodes (TOML); `None`: built-in for known KMPs.
+    pub node_config: Option<String>,
+    /// Send full frames with MPX transfer type 0 (Multiplex ID spelled out) as Wi-SUN stacks
+    /// require, instead of the compressed type 1.
+    pub wisun_compat: bool,
+    /// Give up when virtual time passes this.
+    pub max_virtual_time: Duration,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            nodes: 50,
+            kmp: "dragonfly".into(),
+            loss: 0.0,
+            seed: 1,
+            pcap: None,
+            keylog: None,
+            plugins: Vec::new(),
+            data_frames: 3,
+            join_interval: Duration::from_millis(100),
+            range_m: 30.0,
+            radius_m: 14.0,
+            gateway_config: None,
+            node_config: None,
+            wisun_compat: false,
+            max_virtual_time: Duration::from_secs(3_600),
+        }
+    }
+}
+
+/// What happened.
+#[derive(Debug, Clone, Default)]
+pub struct SimReport {
+    /// The KMP run.
+    pub kmp: String,
+    /// Nodes besides the gateway.
+    pub nodes: usize,
+    /// Nodes whose KMP finished with success.
+    pub joins_completed: usize,
+    /// Nodes whose KMP failed (or never finished).
+    pub joins_failed: usize,
+    /// Join latency (start to KMP-FINISHED at the node, virtual time), µs, sorted.
+    pub join_latencies_us: Vec<u64>,
+    /// Data frames the nodes sent (confirmed with success).
+    pub data_sent: usize,
+    /// Data frames whose MPX-DATA.confirm was not success.
+    pub data_failed: usize,
+    /// Data frames the gateway received and decrypted.
+    pub data_received: usize,
+    /// The medium's counters at the end of the join phase.
+    pub join_medium: MediumStats,
+    /// The medium's counters at the end.
+    pub medium: MediumStats,
+    /// Upper-layer octets (KMP ID prefix + PDU) all KMP hosts sent.
+    pub kmp_upper_layer_octets: u64,
+    /// KMP datagrams all hosts sent.
+    pub kmp_datagrams: u64,
+    /// The framing floor for those datagrams (see `mpx::service::floor`), octets on air.
+    pub floor_octets: u64,
+    /// Virtual time at the end.
+    pub virtual_time: Duration,
+    /// Wall-clock time of the run.
+    pub wall: std::time::Duration,
+    /// Peak resident memory of the process (VmHWM), KiB, if known.
+    pub peak_rss_kib: Option<u64>,
+    /// Scheduler steps.
+    pub steps: u64,
+}
+
+impl SimReport {
+    /// A latency percentile (0–100) in microseconds.
+    pub fn latency_percentile(&self, p: f64) -> Option<u64> {
+        let v = &self.join_latencies_us;
+        if v.is_empty() {
+            return None;
+        }
+        let rank = ((p / 100.0) * (v.len() as f64)).ceil() as usize;
+        v.get(rank.clamp(1, v.len()) - 1).copied()
+    }
+
+    /// Octets on air of the join phase over the framing floor of the KMP frames sent.
+    pub fn join_octets_over_floor(&self) -> Option<f64> {
+        (self.floor_octets > 0)
+            .then(|| self.join_medium.octets_on_air as f64 / self.floor_octets as f64)
+    }
+
+    /// Octets on air during the join phase per completed join.
+    pub fn octets_per_join(&self) -> Option<f64> {
+        (self.joins_completed > 0)
+            .then(|| self.join_medium.octets_on_air as f64 / self.joins_completed as f64)
+    }
+}
+
+/// Live counters, for a progress display.
+#[derive(Debug, Default)]
+pub struct SimProgress {
+    /// Joins that ended with success.
+    pub joined: AtomicUsize,
+    /// Joins that failed.
+    pub failed: AtomicUsize,
+    /// Data frames confirmed (either way).
+    pub data_done: AtomicUsize,
+    /// Virtual time, µs.
+    pub virtual_us: AtomicU64,
+    /// The run is complete.
+    pub done: AtomicBool,
+}
+
+/// The EUI-64 of node `i` (0 is the gateway).
+pub fn node_address(i: usize) -> ExtendedAddress {
+    let n = (i as u32).to_be_bytes();
+    ExtendedAddress([0x02, 0x15, 0x09, 0x00, n[0], n[1], n[2], n[3]])
+}
+
+/// A small deterministic generator for positions and start times (splitmix64).
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Built-in KMP configurations for the gateway and the nodes.
+pub fn builtin_configs(name: &str) -> (String, String) {
+    match name {
+        "dragonfly" => (
+            "password = \"kmp-sim shared password\"\n\
+             anti_clogging_threshold = 100000\n\
+             [group_key]\n\
+             key_hex = \"a0a1a2a3a4a5a6a7a8a9aaabacadaeaf\"\n\
+             key_index = 1\n"
+                .into(),
+            "password = \"kmp-sim shared password\"\nexpect_group_key = true\n".into(),
+        ),
+        "vendor-psk" => {
+            let c = "psk_hex = \"000102030405060708090a0b0c0d0e0f\"\n".to_string();
+            (c.clone(), c)
+        }
+        _ => (String::new(), String::new()),
+    }
+}
+
+/// Finds the KMP to run by name or number.
+fn select(registry: &Registry, kmp: &str) -> anyhow::Result<kmp_api::KmpRegistration> {
+    if let Some(r) = registry.iter().find(|r| r.name == kmp) {
+        return Ok(*r);
+    }
+    if let Ok(n) = kmp.parse::<u8>() {
+        let m: Vec<_> = registry.iter().filter(|r| r.kmp_id.value() == n).collect();
+        match m.as_slice() {
+            [one] => return Ok(**one),
+            [] => {}
+            _ => bail!("KMP ID {n} is served by several KMPs; name one"),
+        }
+    }
+    let known: Vec<String> = registry
+        .iter()
+        .map(|r| format!("{} ({})", r.name, r.kmp_id.value()))
+        .collect();
+    Err(anyhow!(
+        "no KMP {kmp:?} in this build; available: {}",
+        known.join(", ")
+    ))
+}
+
+enum Task {
+    Join(usize),
+    Data(usize, usize),
+    /// The join phase's last frame and its ack are on air by now: take the medium's counters.
+    Snapshot,
+}
+
+struct NodeState {
+    started: Option<Instant>,
+    outcome: Option<bool>,
+    latency_us: Option<u64>,
+}
+
+/// Drives the scenario: starts joins and data at their virtual times and collects outcomes.
+struct Director {
+    clock: VirtualClock,
+    timer: TimerSlot,
+    tasks: BTreeMap<(Instant, u64), Task>,
+    task_seq: u64,
+    hosts: Vec<Addr<KmpHost>>,
+    mpx: Vec<Addr<MpxActor>>,
+    kmp_id: KmpId,
+    nodes: Vec<NodeState>,
+    by_addr: HashMap<ExtendedAddress, usize>,
+    joins_ended: usize,
+    data_frames: usize,
+    data_expected: usize,
+    data_ok: usize,
+    data_failed: usize,
+    data_received: usize,
+    data_attempts: HashMap<u32, u8>,
+    join_snapshot: Option<Box<dyn Fn() + Send>>,
+    progress: Arc<SimProgress>,
+    rng: SplitMix,
+}
+
+impl Director {
+    fn add_task(&mut self, at: Instant, t: Task) {
+        self.task_seq += 1;
+        self.tasks.insert((at, self.task_seq), t);
+    }
+
+    fn rearm(&mut self, ctx: &mut Context<Self>) {
+        let next = self.tasks.keys().next().map(|(t, _)| *t);
+        self.timer
+            .set(&Clock::Virtual(self.clock.clone()), ctx, next);
+    }
+
+    fn join_ended(&mut self, i: usize, ok: bool, now: Instant, ctx: &mut Context<Self>) {
+        let Some(n) = self.nodes.get_mut(i) else {
+            return;
+        };
+        if n.outcome.is_some() {
+            return;
+        }
+        n.outcome = Some(ok);
+        if ok {
+            n.latency_us = n
+                .started
+                .map(|s| now.saturating_duration_since(s).as_micros());
+            self.progress.joined.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.progress.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        self.joins_ended += 1;
+        if self.joins_ended == self.nodes.len() {
+            self.start_data_phase(now, ctx);
+        }
+    }
+
+    fn start_data_phase(&mut self, now: Instant, ctx: &mut Context<Self>) {
+        self.add_task(now + Duration::from_millis(50), Task::Snapshot);
+        let joined: Vec<usize> = (0..self.nodes.len())
+            .filter(|i| self.nodes[*i].outcome == Some(true))
+            .collect();
+        self.data_expected = joined.len() * self.data_frames;
+        // Spread the data frames (50 ms of channel per frame) so they do not all contend.
+        let window = 50_000u64 * (joined.len() * self.data_frames).max(1) as u64;
+        for &i in &joined {
+            for k in 0..self.data_frames {
+                let at = now + Duration::from_micros(100_000 + self.rng.next() % window);
+                self.add_task(at, Task::Data(i, k));
+            }
+        }
+        self.check_done();
+        self.rearm(ctx);
+    }
+
+    fn check_done(&self) {
+        if self.joins_ended == self.nodes.len()
+            && self.join_snapshot.is_none()
+            && self.data_ok + self.data_failed >= self.data_expected
+            && self.data_received >= self.data_ok
+        {
+            self.progress.done.store(true, Ordering::Release);
+        }
+    }
+
+    fn run_task(&mut self, t: Task, now: Instant, confirm_to: actix::Recipient<MpxConfirm>) {
+        match t {
+            Task::Join(i) => {
+                self.nodes[i].started = Some(now);
+                self.hosts[i + 1].do_send(KmpCreate(KmpCreateRequest {
+                    kmp_id: self.kmp_id,
+                    peer: node_address(0),
+                    peer_pan: SIM_PAN,
+                    handle: KmpHandle(i as u32 + 1),
+                }));
+            }
+            Task::Snapshot => {
+                if let Some(snap) = self.join_snapshot.take() {
+                    snap();
+                }
+            }
+            Task::Data(i, k) => {
+                let payload = format!("kmp-sim data {k} from node {}", i + 1).into_bytes();
+                self.mpx[i + 1].do_send(MpxData {
+                    request: MpxDataRequest {
+                        src_addr_mode: AddressingMode::Extended,
+                        dst_pan: SIM_PAN,
+                        dst_addr: Address::Extended(node_address(0)),
+                        multiplex_id: DATA_MULTIPLEX_ID,
+                        upper_layer_frame: payload,
+                        handle: MpxHandle(((i as u32) << 8) | (k as u32 & 0xff)),
+                        ack_tx: true,
+                        seq_num_suppressed: false,
+                        pan_id_suppressed: true,
+                        security: SecurityParams {
+                            level: SecurityLevel::EncMic64,
+                            key_id: KeyIdentifier::Implicit,
+                        },
+                    },
+                    confirm_to: Some(confirm_to),
+                });
+            }
+        }
+    }
+}
+
+impl Actor for Director {
+    type Context = Context<Self>;
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.rearm(ctx);
+    }
+}
+
+impl Handler<Wake> for Director {
+    type Result = ();
+    fn handle(&mut self, _: Wake, ctx: &mut Context<Self>) {
+        let now = self.clock.now();
+        self.timer.fired(now);
+        self.progress
+            .virtual_us
+            .store(now.as_micros(), Ordering::Relaxed);
+        while let Some(entry) = self.tasks.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let t = entry.remove();
+            let me = ctx.address().recipient::<MpxConfirm>();
+            self.run_task(t, now, me);
+        }
+        self.rearm(ctx);
+    }
+}
+
+impl Handler<KmpEvent> for Director {
+    type Result = ();
+    fn handle(&mut self, ev: KmpEvent, ctx: &mut Context<Self>) {
+        let now = self.clock.now();
+        match ev {
+            KmpEvent::CreateConfirm(c) => {
+                let i = c.handle.0 as usize;
+                match c.status {
+                    KmpStatus::Success => {}
+                    // The first message was lost on the channel: the session retransmits it.
+                    KmpStatus::TxFailure(status) => {
+                        tracing::debug!(node = i, ?status, "first KMP message not acknowledged");
+                    }
+                    status if i >= 1 => {
+                        tracing::warn!(node = i, ?status, "KMP-CREATE failed");
+                        self.join_ended(i - 1, false, now, ctx);
+                    }
+                    _ => {}
+                }
+            }
+            KmpEvent::Finished(f) => {
+                let handle = f.handle.0 as usize;
+                let is_node =
+                    handle >= 1 && handle <= self.nodes.len() && f.peer == node_address(0);
+                if is_node {
+                    let ok = matches!(f.outcome, Outcome::Success(_));
+                    if !ok {
+                        tracing::warn!(node = handle, outcome = ?f.outcome, "join failed");
+                    }
+                    self.join_ended(handle - 1, ok, now, ctx);
+                } else if let Outcome::Failure(reason) = f.outcome {
+                    let node = self.by_addr.get(&f.peer).copied();
+                    tracing::debug!(?node, %reason, "gateway-side session failed");
+                }
+            }
+            KmpEvent::CreateIndication(_) | KmpEvent::DeleteIndication(_) => {}
+        }
+        self.check_done();
+    }
+}
+
+/// How often the application sends a data frame whose MPX-DATA.confirm failed.
+const DATA_ATTEMPTS: u8 = 4;
+
+impl Handler<MpxConfirm> for Director {
+    type Result = ();
+    fn handle(&mut self, c: MpxConfirm, ctx: &mut Context<Self>) {
+        let h = c.0.handle.0;
+        let attempts = self.data_attempts.entry(h).or_insert(0);
+        *attempts += 1;
+        if c.0.status == MacStatus::Success {
+            self.data_ok += 1;
+        } else if *attempts < DATA_ATTEMPTS {
+            // Like any application over an unreliable MAC: try again a little later.
+            tracing::debug!(handle = h, status = ?c.0.status, "data frame not delivered: retrying");
+            let at = self.clock.now() + Duration::from_micros(20_000 + self.rng.next() % 200_000);
+            self.add_task(at, Task::Data((h >> 8) as usize, (h & 0xff) as usize));
+            self.rearm(ctx);
+            return;
+        } else {
+            self.data_failed += 1;
+            tracing::warn!(handle = h, status = ?c.0.status, "data frame not delivered");
+        }
+        self.progress.data_done.fetch_add(1, Ordering::Relaxed);
+        self.check_done();
+    }
+}
+
+impl Handler<MpxIndication> for Director {
+    type Result = ();
+    fn handle(&mut self, ind: MpxIndication, _: &mut Context<Self>) {
+        if ind.0.upper_layer_frame.starts_with(b"kmp-sim data ")
+            && ind.0.security.level == SecurityLevel::EncMic64
+        {
+            self.data_received += 1;
+        }
+        self.check_done();
+    }
+}
+
+fn peak_rss_kib() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Builds the registry: linked KMPs, then the plugins.
+pub fn registry_with_plugins(plugins: &[PathBuf]) -> anyhow::Result<Registry> {
+    let mut registry = Registry::from_inventory().context("KMP registry")?;
+    for p in plugins {
+        let loaded =
+            kmp_api::plugin::load(p).with_context(|| format!("loading plugin {}", p.display()))?;
+        registry
+            .register(loaded.registration())
+            .with_context(|| format!("registering plugin {}", p.display()))?;
+        tracing::info!(path = %p.display(), kmp = %loaded.kmp_id(), "plugin loaded");
+    }
+    Ok(registry)
+}
+
+/// Runs a simulation to its end. `on_step` is called often with the live counters.
+#[allow(clippy::too_many_lines)]
+pub fn run(opts: &SimOptions, on_step: &dyn Fn(&SimProgress)) -> anyhow::Result<SimReport> {
+    let wall = std::time::Instant::now();
+    if !(0.0..=1.0).contains(&opts.loss) {
+        bail!("--loss must be within [0, 1]");
+    }
+    if opts.nodes == 0 {
+        bail!("--nodes must be at least 1");
+    }
+    let registry = registry_with_plugins(&opts.plugins)?;
+    let reg = select(&registry, &opts.kmp)?;
+    let (gw_builtin, node_builtin) = builtin_configs(reg.name);
+    let gw_cfg = opts.gateway_config.clone().unwrap_or(gw_builtin);
+    let node_cfg = opts.node_config.clone().unwrap_or(node_builtin);
+    let gw_factory = reg
+        .make_factory(&gw_cfg)
+        .map_err(|e| anyhow!("{} gateway configuration: {e}", reg.name))?;
+    let node_factory = reg
+        .make_factory(&node_cfg)
+        .map_err(|e| anyhow!("{} node configuration: {e}", reg.name))?;
+
+    let pcap_tap = match &opts.pcap {
+        Some(p) => {
+            let f =
+                std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?;
+            Some(Arc::new(PcapTap::new(PcapWriter::new(
+                std::io::BufWriter::new(f),
+            )?)))
+        }
+        None => None,
+    };
+    let keylog = match &opts.keylog {
+        Some(p) => {
+            let f =
+                std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?;
+            Some(Arc::new(KeyLogTap::new(KeyLogWriter::new(f))))
+        }
+        None => None,
+    };
+
+    let system = mpx::runtime::virtual_time_system().context("building the runtime")?;
+    let progress = Arc::new(SimProgress::default());
+    let clock = VirtualClock::new();
+    let net = SimNetwork::new(
+        MediumConfig {
+            seed: opts.seed,
+            range_m: opts.range_m,
+            loss: opts.loss,
+        },
+        clock.clone(),
+    );
+    if let Some(t) = &pcap_tap {
+        net.set_tap(t.clone());
+    }
+    let join_snapshot: Arc<std::sync::Mutex<Option<MediumStats>>> = Arc::default();
+    // The framing floor of every KMP frame sent: the same PDUs with the smallest legal framing.
+    let floor = Arc::new(AtomicU64::new(0));
+    let floor_model = FloorModel::legacy();
+    let floor_obs: mpx::runtime::TxObserver = {
+        let floor = floor.clone();
+        Arc::new(move |len| {
+            let f = frame_floor(&floor_model, len, 1);
+            floor.fetch_add(f.octets as u64, Ordering::Relaxed);
+        })
+    };
+
+    let report = system.block_on(async {
+        let vclock = Clock::Virtual(clock.clone());
+        let mut rng = SplitMix(opts.seed ^ 0x5eed_15_09);
+        let mut hosts = Vec::with_capacity(opts.nodes + 1);
+        let mut mpxs = Vec::with_capacity(opts.nodes + 1);
+        let n = opts.nodes;
+        let kmp_id = reg.kmp_id;
+        let director = Director::create(|ctx| {
+            let me = ctx.address();
+            for i in 0..=n {
+                let ext = node_address(i);
+                let pos = if i == 0 {
+                    (0.0, 0.0)
+                } else {
+                    let r = opts.radius_m * rng.unit().sqrt();
+                    let a = rng.unit() * std::f64::consts::TAU;
+                    (r * a.cos(), r * a.sin())
+                };
+                let now = clock.now();
+                let store = match PibStore::in_memory(PibConfig::default(), now) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::error!(error = %e, "PIB store");
+                        continue;
+                    }
+                };
+                let mut pib_actor = PibActor::new(store, vclock.clone());
+                if let Some(k) = &keylog {
+                    pib_actor = pib_actor.with_key_log(k.clone());
+                }
+                let pib = pib_actor.pib();
+                let pib_addr = pib_actor.start();
+                pib_addr.do_send(SetIdentity(OwnIdentity {
+                    ext_address: ext,
+                    short_address: kmp_api::addr::ShortAddress::NONE_ASSIGNED,
+                    pan_id: SIM_PAN,
+                }));
+                // KMP frames travel unsecured (they make the keys); everything else at level 6
+                // (enforced per Multiplex ID by the MPX actor).
+                pib_addr.do_send(SetSecurityLevel(SecurityLevelDescriptor {
+                    frame_type: FrameType::Data,
+                    command_id: None,
+                    security_minimum: SecurityLevel::None,
+                    device_override: false,
+                    allowed: SecurityLevelSet::ANY,
+                }));
+                let radio = net.add_radio(
+                    pos,
+                    SimAddress {
+                        ext,
+                        short: None,
+                        pan: SIM_PAN,
+                    },
+                );
+                let mut mcfg = MpxConfig::new(ext, SIM_PAN);
+                mcfg.compress_small_mux_id = !opts.wisun_compat;
+                mcfg.initial_dsn = (rng.next() & 0xff) as u8;
+                let mut acfg = MpxActorConfig::new(mcfg);
+                acfg.min_upper_layer_security = SecurityLevel::EncMic64;
+                let mpx_actor = match MpxActor::new(acfg, vclock.clone(), pib, Box::new(radio)) {
+                    Ok(a) => a.with_pib_actor(pib_addr.clone().recipient()),
+                    Err(e) => {
+                        tracing::error!(error = %e, "MPX configuration");
+                        continue;
+                    }
+                };
+                let mpx_addr = mpx_actor.start();
+                let factory = if i == 0 {
+                    gw_factory.clone()
+                } else {
+                    node_factory.clone()
+                };
+                let mut hcfg = KmpHostConfig::new(ext);
+                if i == 0 {
+                    hcfg.max_sessions = n + 64;
+                    hcfg.max_responder_sessions = n + 64;
+                }
+                let host = KmpHost::new(
+                    hcfg,
+                    vclock.clone(),
+                    factory,
+                    RngHandle::seeded(opts.seed.wrapping_mul(1_000_003).wrapping_add(i as u64)),
+                    mpx_addr.clone(),
+                    pib_addr,
+                )
+                .with_app(me.clone().recipient())
+                .with_tx_observer(floor_obs.clone())
+                .start();
+                if i == 0 {
+                    mpx_addr.do_send(Subscribe {
+                        multiplex_id: DATA_MULTIPLEX_ID,
+                        to: me.clone().recipient(),
+                    });
+                }
+                hosts.push(host);
+                mpxs.push(mpx_addr);
+            }
+            let mut d = Director {
+                clock: clock.clone(),
+                timer: TimerSlot::new(),
+                tasks: BTreeMap::new(),
+                task_seq: 0,
+                hosts,
+                mpx: mpxs,
+                kmp_id,
+                nodes: (0..n)
+                    .map(|_| NodeState {
+                        started: None,
+                        outcome: None,
+                        latency_us: None,
+                    })
+                    .collect(),
+                by_addr: (1..=n).map(|i| (node_address(i), i)).collect(),
+                joins_ended: 0,
+                data_frames: opts.data_frames,
+                data_expected: 0,
+                data_ok: 0,
+                data_failed: 0,
+                data_received: 0,
+                data_attempts: HashMap::new(),
+                join_snapshot: None,
+                progress: progress.clone(),
+                rng: SplitMix(opts.seed ^ 0xda7a),
+            };
+            let snap = join_snapshot.clone();
+            let net2 = net.clone();
+            d.join_snapshot = Some(Box::new(move || {
+                if let Ok(mut g) = snap.lock() {
+                    *g = Some(net2.medium_stats());
+                }
+            }));
+            let window = opts
+                .join_interval
+                .as_micros()
+                .saturating_mul(n as u64)
+                .max(1);
+            for i in 0..n {
+                let at = Instant::from_micros(rng.next() % window);
+                d.add_task(at, Task::Join(i));
+            }
+            d
+        });
+        let deadline = Instant::ZERO + opts.max_virtual_time;
+        let p2 = progress.clone();
+        let end = net
+            .run(
+                || {
+                    on_step(&p2);
+                    p2.done.load(Ordering::Acquire)
+                },
+                deadline,
+            )
+            .await;
+        let mut kmp_octets = 0;
+        let mut kmp_datagrams = 0;
+        let hosts = director
+            .send(GetHosts)
+            .await
+            .map_err(|e| anyhow!("director: {e}"))?;
+        for h in hosts {
+            if let Ok(s) = h.send(GetHostStats).await {
+                kmp_octets += s.counters.tx_upper_layer_octets;
+                kmp_datagrams += s.counters.tx_datagrams;
+            }
+        }
+        let summary = director
+            .send(GetSummary)
+            .await
+            .map_err(|e| anyhow!("director: {e}"))?;
+        anyhow::Ok((end, kmp_octets, kmp_datagrams, summary))
+    });
+    let (end, kmp_octets, kmp_datagrams, summary) = report?;
+    on_step(&progress);
+    if let Some(t) = &pcap_tap {
+        t.flush()?;
+    }
+    let mut latencies: Vec<u64> = summary.latencies;
+    latencies.sort_unstable();
+    let medium = net.medium_stats();
+    let join_medium = join_snapshot.lock().ok().and_then(|g| *g).unwrap_or(medium);
+    Ok(SimReport {
+        kmp: format!("{} ({})", reg.name, reg.kmp_id),
+        nodes: opts.nodes,
+        joins_completed: summary.joined,
+        joins_failed: opts.nodes - summary.joined,
+        join_latencies_us: latencies,
+        data_sent: summary.data_ok,
+        data_failed: summary.data_failed,
+        data_received: summary.data_received,
+        join_medium,
+        medium,
+        kmp_upper_layer_octets: kmp_octets,
+        kmp_datagrams,
+        floor_octets: floor.load(Ordering::Relaxed),
+        virtual_time: end.saturating_duration_since(Instant::ZERO),
+        wall: wall.elapsed(),
+        peak_rss_kib: peak_rss_kib(),
+        steps: net.stats().steps,
+    })
+}
+
+/// The director's view at the end.
+#[derive(Debug, Clone, Default)]
+struct Summary {
+    joined: usize,
+    latencies: Vec<u64>,
+    data_ok: usize,
+    data_failed: usize,
+    data_received: usize,
+}
+
+#[derive(actix::Message)]
+#[rtype(result = "Summary")]
+struct GetSummary;
+
+#[derive(actix::Message)]
+#[rtype(result = "Vec<Addr<KmpHost>>")]
+struct GetHosts;
+
+impl Handler<GetSummary> for Director {
+    type Result = actix::MessageResult<GetSummary>;
+    fn handle(&mut self, _: GetSummary, _: &mut Context<Self>) -> Self::Result {
+        actix::MessageResult(Summary {
+            joined: self
+                .nodes
+                .iter()
+                .filter(|n| n.outcome == Some(true))
+                .count(),
+            latencies: self.nodes.iter().filter_map(|n| n.latency_us).collect(),
+            data_ok: self.data_ok,
+            data_failed: self.data_failed,
+            data_received: self.data_received,
+        })
+    }
+}
+
+impl Handler<GetHosts> for Director {
+    type Result = actix::MessageResult<GetHosts>;
+    fn handle(&mut self, _: GetHosts, _: &mut Context<Self>) -> Self::Result {
+        actix::MessageResult(self.hosts.clone())
+    }
+}

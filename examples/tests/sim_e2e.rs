@@ -1,0 +1,148 @@
+//! End to end over the runtime actors on the simulated medium: the gateway's and nodes' KMP
+//! hosts, MPX actors and PIB actors, with the real Dragonfly KMP and CCM* data frames.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use examples::sim::{SimOptions, SimReport, run};
+
+fn sim(opts: SimOptions) -> SimReport {
+    run(&opts, &|_| {}).unwrap()
+}
+
+fn assert_complete(r: &SimReport, nodes: usize, data_frames: usize) {
+    assert_eq!(r.joins_completed, nodes, "{r:?}");
+    assert_eq!(r.joins_failed, 0, "{r:?}");
+    assert_eq!(r.join_latencies_us.len(), nodes);
+    assert_eq!(r.data_sent, nodes * data_frames, "{r:?}");
+    assert_eq!(r.data_failed, 0, "{r:?}");
+    // A frame whose ack was lost arrives but is confirmed NoAck and sent again, so the gateway
+    // may see more than were confirmed; never fewer.
+    assert!(r.data_received >= r.data_sent, "{r:?}");
+}
+
+#[test]
+fn two_nodes_join_and_exchange_protected_data() {
+    let r = sim(SimOptions {
+        nodes: 2,
+        ..SimOptions::default()
+    });
+    assert_complete(&r, 2, 3);
+    // Each join is the Dragonfly exchange (commit, commit, confirm, confirm, group key and
+    // its acknowledgment) and every frame was acknowledged on air.
+    assert!(r.kmp_datagrams >= 2 * 5, "{r:?}");
+    assert!(
+        r.medium.acks >= r.medium.frames - r.medium.no_acks * 4,
+        "{r:?}"
+    );
+}
+
+#[test]
+fn fifty_nodes_join_and_exchange_protected_data() {
+    let r = sim(SimOptions::default());
+    assert_complete(&r, 50, 3);
+    assert!(r.medium.frames >= 50 * 5 + 150, "{r:?}");
+}
+
+#[test]
+fn twenty_percent_loss_still_completes_every_join() {
+    let r = sim(SimOptions {
+        nodes: 12,
+        loss: 0.2,
+        seed: 7,
+        ..SimOptions::default()
+    });
+    assert_complete(&r, 12, 3);
+    // The loss really happened and was repaired by retransmissions.
+    assert!(r.medium.losses > 20, "{r:?}");
+    assert!(r.medium.frames > r.medium.acks_received, "{r:?}");
+}
+
+#[test]
+fn a_seed_repeats_exactly() {
+    let opts = SimOptions {
+        nodes: 8,
+        loss: 0.05,
+        seed: 42,
+        ..SimOptions::default()
+    };
+    let a = sim(opts.clone());
+    let b = sim(opts);
+    assert_eq!(a.medium, b.medium);
+    assert_eq!(a.join_latencies_us, b.join_latencies_us);
+    assert_eq!(a.virtual_time, b.virtual_time);
+    assert_eq!(a.kmp_upper_layer_octets, b.kmp_upper_layer_octets);
+    let c = sim(SimOptions {
+        nodes: 8,
+        loss: 0.05,
+        seed: 43,
+        ..SimOptions::default()
+    });
+    assert_ne!(a.join_latencies_us, c.join_latencies_us);
+}
+
+#[test]
+fn wrong_password_fails_every_join_and_sends_no_data() {
+    let r = sim(SimOptions {
+        nodes: 3,
+        node_config: Some("password = \"not the gateway's\"\nexpect_group_key = true\n".into()),
+        ..SimOptions::default()
+    });
+    assert_eq!(r.joins_completed, 0, "{r:?}");
+    assert_eq!(r.joins_failed, 3);
+    assert_eq!(r.data_sent + r.data_received, 0);
+}
+
+#[test]
+fn unknown_kmp_is_a_clear_error() {
+    let e = run(
+        &SimOptions {
+            kmp: "no-such-kmp".into(),
+            ..SimOptions::default()
+        },
+        &|_| {},
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("no KMP \"no-such-kmp\""), "{e}");
+    assert!(e.to_string().contains("dragonfly (5)"), "{e}");
+}
+
+#[test]
+fn static_registration_self_check_holds() {
+    let reg = kmp_api::Registry::from_inventory().unwrap();
+    examples::check_linked_kmps(&reg).unwrap();
+    assert!(examples::LINKED_KMPS.contains(&("kmp-dragonfly", "dragonfly")));
+    // An empty registry fails the check for every linked KMP.
+    let e = examples::check_linked_kmps(&kmp_api::Registry::new()).unwrap_err();
+    assert!(e.to_string().contains("kmp-dragonfly"), "{e}");
+}
+
+/// The vendor plugin (a `cdylib` built with the workspace) joins a network in the simulator.
+#[test]
+fn dynamic_plugin_joins_in_the_simulator() {
+    let exe = std::env::current_exe().unwrap();
+    let file = format!(
+        "{}kmp_vendor_psk{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    );
+    let deps = exe.parent().unwrap();
+    let candidates = [deps.join(&file), deps.parent().unwrap().join(&file)];
+    let path = candidates
+        .iter()
+        .find(|p| p.exists())
+        .unwrap_or_else(|| {
+            panic!(
+                "{} is missing: build the workspace first (cargo test --workspace builds the cdylib)",
+                candidates[0].display()
+            )
+        })
+        .clone();
+    let r = sim(SimOptions {
+        nodes: 5,
+        kmp: "vendor-psk".into(),
+        plugins: vec![path],
+        ..SimOptions::default()
+    });
+    assert_complete(&r, 5, 3);
+    assert!(r.kmp.contains("vendor-psk"), "{}", r.kmp);
+}
