@@ -211,3 +211,14 @@ fn kmps_lists_the_linked_kmps() {
         "{stdout}"
     );
 }
+
+#[test]
+fn kmps_with_a_plugin_that_is_not_a_library_fails_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let bogus = dir.path().join("libnot-a-plugin.so");
+    std::fs::write(&bogus, b"not an ELF file").unwrap();
+    let (code, stdout, stderr) = kmpctl(&["kmps", "--plugin", bogus.to_str().unwrap()]);
+    assert_eq!(code, 2, "{stdout}");
+    assert!(stderr.contains("loading plugin"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}

@@ -44,8 +44,13 @@ enum Command {
         /// The frame as hex digits (spaces and colons are ignored).
         frame: String,
     },
-    /// List the KMPs linked into this binary (one JSON object per line); fails on duplicates.
-    Kmps,
+    /// List the KMPs linked into this binary and loaded from plugins (one JSON object per
+    /// line); fails on duplicates, a bad plugin, or a failed self-check of the linked KMPs.
+    Kmps {
+        /// Load a dynamic KMP plugin (shared library) first; may be repeated.
+        #[arg(long = "plugin", value_name = "PATH.so")]
+        plugins: Vec<std::path::PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -59,7 +64,9 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Kmps => match kmp_api::Registry::from_inventory() {
+        Command::Kmps { plugins } => match examples::sim::registry_with_plugins(&plugins)
+            .and_then(|r| examples::check_linked_kmps(&r).map(|()| r))
+        {
             Ok(r) => {
                 for reg in r.iter() {
                     println!(
@@ -70,7 +77,7 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err(e) => {
-                eprintln!("kmpctl: error: {e}");
+                eprintln!("kmpctl: error: {e:#}");
                 ExitCode::from(2)
             }
         },
