@@ -1,0 +1,209 @@
+//! End to end over the UDP virtual radio with two processes: a `kmp-udp-node` gateway and a
+//! `kmp-udp-node` node on loopback; the node joins with Dragonfly and sends three CCM*-protected
+//! data frames, which the gateway decrypts. Once without loss, once with 20 % of the datagrams
+//! dropped at each radio (KMP and MAC retransmissions must carry it).
+
+// Helpers of an integration test: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Read;
+use std::net::UdpSocket;
+use std::process::{Child, Command, Stdio};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Each run must end well within this (the processes' own `--timeout-s` is shorter).
+const TEST_DEADLINE: Duration = Duration::from_secs(20);
+/// The processes give up on their own after this.
+const PROCESS_TIMEOUT_S: &str = "15";
+
+/// A free UDP port on loopback (bound, read, released).
+fn free_port() -> u16 {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.local_addr().unwrap().port()
+}
+
+/// A child process whose stdout and stderr are read to the end by threads (so a full pipe
+/// never blocks it).
+struct Proc {
+    name: &'static str,
+    child: Child,
+    stdout: Option<JoinHandle<String>>,
+    stderr: Option<JoinHandle<String>>,
+}
+
+fn reader(mut r: impl Read + Send + 'static) -> JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = r.read_to_string(&mut s);
+        s
+    })
+}
+
+impl Proc {
+    fn spawn(name: &'static str, args: &[String]) -> Proc {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kmp-udp-node"))
+            .args(args)
+            .env_remove("KMP_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawning kmp-udp-node");
+        let stdout = reader(child.stdout.take().unwrap());
+        let stderr = reader(child.stderr.take().unwrap());
+        Proc {
+            name,
+            child,
+            stdout: Some(stdout),
+            stderr: Some(stderr),
+        }
+    }
+
+    /// Waits until `deadline`; kills the process if it is still running then. Returns the
+    /// exit code (`None` if killed or ended by a signal), stdout and stderr.
+    fn finish(mut self, deadline: Instant) -> (Option<i32>, String, String) {
+        let code = loop {
+            match self.child.try_wait().unwrap() {
+                Some(status) => break status.code(),
+                None if Instant::now() >= deadline => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    eprintln!("{}: killed at the test deadline", self.name);
+                    break None;
+                }
+                None => std::thread::sleep(Duration::from_millis(20)),
+            }
+        };
+        let out = self.stdout.take().unwrap().join().unwrap();
+        let err = self.stderr.take().unwrap().join().unwrap();
+        (code, out, err)
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        // A panic between spawn and finish must not leave the process behind.
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn events(stdout: &str) -> Vec<Value> {
+    stdout
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+/// Runs a gateway and a node, each with `extra` arguments, and checks the outcome.
+fn run_pair(extra_gateway: &[&str], extra_node: &[&str]) {
+    let gw_port = free_port();
+    let node_port = free_port();
+    let gw_addr = format!("127.0.0.1:{gw_port}");
+    let node_addr = format!("127.0.0.1:{node_port}");
+    let args = |role: &str, index: &str, bind: &str, peer: &str, extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = [
+            "--role",
+            role,
+            "--index",
+            index,
+            "--bind",
+            bind,
+            "--peer",
+            peer,
+            "--kmp",
+            "dragonfly",
+            "--timeout-s",
+            PROCESS_TIMEOUT_S,
+        ]
+        .iter()
+        .map(|s| (*s).to_string())
+        .collect();
+        v.extend(extra.iter().map(|s| (*s).to_string()));
+        v
+    };
+    let started = Instant::now();
+    let deadline = started + TEST_DEADLINE;
+    let gateway = Proc::spawn(
+        "gateway",
+        &args(
+            "gateway",
+            "0",
+            &gw_addr,
+            &node_addr,
+            &[&["--expect-data", "3"], extra_gateway].concat(),
+        ),
+    );
+    let node = Proc::spawn(
+        "node",
+        &args(
+            "node",
+            "1",
+            &node_addr,
+            &gw_addr,
+            &[&["--data-frames", "3"], extra_node].concat(),
+        ),
+    );
+    let (node_code, node_out, node_err) = node.finish(deadline);
+    let (gw_code, gw_out, gw_err) = gateway.finish(deadline);
+    let report = format!(
+        "gateway exit {gw_code:?}\n--- stdout\n{gw_out}--- stderr\n{gw_err}\n\
+         node exit {node_code:?}\n--- stdout\n{node_out}--- stderr\n{node_err}"
+    );
+    eprintln!("{report}\nelapsed {:?}", started.elapsed());
+    assert_eq!(node_code, Some(0), "node failed\n{report}");
+    assert_eq!(gw_code, Some(0), "gateway failed\n{report}");
+
+    let node_ext = examples::sim::node_address(1).to_string();
+    let gw_events = events(&gw_out);
+    assert!(
+        gw_events
+            .iter()
+            .any(|e| e["event"] == "joined" && e["peer"] == node_ext.as_str()),
+        "no joined event for {node_ext}\n{report}"
+    );
+    let data: Vec<&Value> = gw_events.iter().filter(|e| e["event"] == "data").collect();
+    assert_eq!(data.len(), 3, "data events\n{report}");
+    for d in data {
+        assert_eq!(d["level"], 6, "{report}");
+        assert_eq!(d["peer"], node_ext.as_str(), "{report}");
+        assert!(d["len"].as_u64().unwrap() > 0, "{report}");
+    }
+
+    let node_events = events(&node_out);
+    assert!(
+        node_events.iter().any(|e| e["event"] == "joined"
+            && e["peer"] == examples::sim::node_address(0).to_string().as_str()),
+        "node did not join\n{report}"
+    );
+    assert_eq!(
+        node_events
+            .iter()
+            .filter(|e| e["event"] == "data_sent")
+            .count(),
+        3,
+        "{report}"
+    );
+}
+
+#[test]
+fn gateway_and_node_processes_join_and_exchange_data() {
+    run_pair(&[], &[]);
+}
+
+#[test]
+fn gateway_and_node_processes_complete_with_20_percent_loss() {
+    // 20 % of the datagrams each radio receives are dropped (data and acknowledgments):
+    // Dragonfly's retransmissions and the MAC's (up to 7 retries, so that a frame and its
+    // acknowledgment, 64 % per attempt, get through with near certainty) carry the run.
+    run_pair(
+        &["--loss", "0.2", "--seed", "11", "--mac-retries", "7"],
+        &["--loss", "0.2", "--seed", "12", "--mac-retries", "7"],
+    );
+}
