@@ -34,9 +34,9 @@ use mpx::pib::{
     FrameType, OwnIdentity, PibConfig, PibStore, SecurityLevelDescriptor, SecurityLevelSet,
 };
 use mpx::runtime::{
-    Clock, GetHostStats, KmpCreate, KmpEvent, KmpHost, KmpHostConfig, MpxActor, MpxActorConfig,
-    MpxConfirm, MpxData, MpxIndication, PibActor, SetIdentity, SetSecurityLevel, Subscribe,
-    TimerSlot, VirtualClock, Wake,
+    Clock, GetHostStats, KeyLogSink, KmpCreate, KmpEvent, KmpHost, KmpHostConfig, MpxActor,
+    MpxActorConfig, MpxConfirm, MpxData, MpxIndication, PibActor, SetIdentity, SetSecurityLevel,
+    Subscribe, TimerSlot, VirtualClock, Wake,
 };
 use mpx::service::MpxConfig;
 use mpx::service::floor::{FloorModel, frame_floor};
@@ -46,6 +46,9 @@ use radio_drivers::sim::{MediumConfig, MediumStats, SimAddress, SimNetwork};
 /// The Multiplex ID of the simulation's data frames: 0x88B5, IEEE Std 802 Local Experimental
 /// EtherType 1 (no dissector claims it, so Wireshark shows the payload as data).
 pub const DATA_MULTIPLEX_ID: MultiplexId = MultiplexId::EtherType(0x88B5);
+
+/// The largest network `run` simulates (node numbers must fit the handles it uses).
+pub const MAX_NODES: usize = 1 << 20;
 
 /// The PAN of the simulated network.
 pub const SIM_PAN: PanId = PanId(0x1509);
@@ -154,7 +157,9 @@ impl SimReport {
         if v.is_empty() {
             return None;
         }
-        let rank = ((p / 100.0) * (v.len() as f64)).ceil() as usize;
+        // Nearest-rank percentile; p is clamped to [0, 100], so the rank fits `usize`.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let rank = ((p.clamp(0.0, 100.0) / 100.0) * (v.len() as f64)).ceil() as usize;
         v.get(rank.clamp(1, v.len()) - 1).copied()
     }
 
@@ -188,8 +193,8 @@ pub struct SimProgress {
 
 /// The EUI-64 of node `i` (0 is the gateway).
 pub fn node_address(i: usize) -> ExtendedAddress {
-    let n = (i as u32).to_be_bytes();
-    ExtendedAddress([0x02, 0x15, 0x09, 0x00, n[0], n[1], n[2], n[3]])
+    let n = (i as u64).to_be_bytes();
+    ExtendedAddress([0x02, 0x15, 0x09, 0x00, n[4], n[5], n[6], n[7]])
 }
 
 /// A small deterministic generator for positions and start times (splitmix64).
@@ -357,7 +362,7 @@ impl Director {
                     kmp_id: self.kmp_id,
                     peer: node_address(0),
                     peer_pan: SIM_PAN,
-                    handle: KmpHandle(i as u32 + 1),
+                    handle: KmpHandle(u32::try_from(i + 1).unwrap_or(u32::MAX)),
                 }));
             }
             Task::Snapshot => {
@@ -374,7 +379,10 @@ impl Director {
                         dst_addr: Address::Extended(node_address(0)),
                         multiplex_id: DATA_MULTIPLEX_ID,
                         upper_layer_frame: payload,
-                        handle: MpxHandle(((i as u32) << 8) | (k as u32 & 0xff)),
+                        handle: MpxHandle(
+                            (u32::try_from(i).unwrap_or(0) << 8)
+                                | (u32::try_from(k).unwrap_or(0) & 0xff),
+                        ),
                         ack_tx: true,
                         seq_num_suppressed: false,
                         pan_id_suppressed: true,
@@ -518,6 +526,110 @@ pub fn registry_with_plugins(plugins: &[PathBuf]) -> anyhow::Result<Registry> {
     Ok(registry)
 }
 
+/// What [`spawn_node`] needs for one node of a simulated network.
+pub struct NodeSpec<'a> {
+    /// Node number (0 is the gateway): its EUI-64 is [`node_address`]`(index)`.
+    pub index: usize,
+    /// Position in metres.
+    pub pos: (f64, f64),
+    /// The network (and its virtual clock) the node's radio joins.
+    pub net: &'a SimNetwork,
+    /// The KMP the node's host runs.
+    pub factory: Arc<dyn kmp_api::KmpFactory>,
+    /// The host's configuration.
+    pub host: KmpHostConfig,
+    /// Where installed keys are logged (debugging), if anywhere.
+    pub keylog: Option<Arc<dyn KeyLogSink>>,
+    /// MPX transfer type 1 for full frames.
+    pub compress_small_mux_id: bool,
+    /// The first MAC sequence number.
+    pub initial_dsn: u8,
+    /// The KMP's randomness.
+    pub rng: RngHandle,
+    /// Receives the host's KMP events.
+    pub app: actix::Recipient<KmpEvent>,
+    /// Sees every KMP frame the host sends.
+    pub tx_observer: Option<mpx::runtime::TxObserver>,
+}
+
+/// The actors of one simulated node.
+#[derive(Debug, Clone)]
+pub struct SimNode {
+    /// Its PIB actor.
+    pub pib: Addr<PibActor>,
+    /// Its MPX actor.
+    pub mpx: Addr<MpxActor>,
+    /// Its KMP host.
+    pub host: Addr<KmpHost>,
+    /// Its radio on the medium.
+    pub radio: radio_drivers::sim::RadioId,
+}
+
+/// Starts one node's actors (PIB on an in-memory store, MPX actor on a simulated radio, KMP
+/// host) on the network's virtual clock. Call inside the simulation's actix system.
+pub fn spawn_node(spec: NodeSpec<'_>) -> anyhow::Result<SimNode> {
+    let clock = spec.net.clock().clone();
+    let vclock = Clock::Virtual(clock.clone());
+    let ext = node_address(spec.index);
+    let store = PibStore::in_memory(PibConfig::default(), clock.now()).context("PIB store")?;
+    let mut pib_actor = PibActor::new(store, vclock.clone());
+    if let Some(k) = spec.keylog {
+        pib_actor = pib_actor.with_key_log(k);
+    }
+    let pib = pib_actor.pib();
+    let pib_addr = pib_actor.start();
+    pib_addr.do_send(SetIdentity(OwnIdentity {
+        ext_address: ext,
+        short_address: kmp_api::addr::ShortAddress::NONE_ASSIGNED,
+        pan_id: SIM_PAN,
+    }));
+    // KMP frames travel unsecured (they make the keys); the MPX actor holds every other
+    // Multiplex ID to level 6 (DECISIONS R5).
+    pib_addr.do_send(SetSecurityLevel(SecurityLevelDescriptor {
+        frame_type: FrameType::Data,
+        command_id: None,
+        security_minimum: SecurityLevel::None,
+        device_override: false,
+        allowed: SecurityLevelSet::ANY,
+    }));
+    let radio = spec.net.add_radio(
+        spec.pos,
+        SimAddress {
+            ext,
+            short: None,
+            pan: SIM_PAN,
+        },
+    );
+    let radio_id = radio.id();
+    let mut mcfg = MpxConfig::new(ext, SIM_PAN);
+    mcfg.compress_small_mux_id = spec.compress_small_mux_id;
+    mcfg.initial_dsn = spec.initial_dsn;
+    let mut acfg = MpxActorConfig::new(mcfg);
+    acfg.min_upper_layer_security = SecurityLevel::EncMic64;
+    let mpx_addr = MpxActor::new(acfg, vclock.clone(), pib, Box::new(radio))
+        .context("MPX configuration")?
+        .with_pib_actor(pib_addr.clone().recipient())
+        .start();
+    let mut host = KmpHost::new(
+        spec.host,
+        vclock,
+        spec.factory,
+        spec.rng,
+        mpx_addr.clone(),
+        pib_addr.clone(),
+    )
+    .with_app(spec.app);
+    if let Some(obs) = spec.tx_observer {
+        host = host.with_tx_observer(obs);
+    }
+    Ok(SimNode {
+        pib: pib_addr,
+        mpx: mpx_addr,
+        host: host.start(),
+        radio: radio_id,
+    })
+}
+
 /// Runs a simulation to its end. `on_step` is called often with the live counters.
 #[allow(clippy::too_many_lines)]
 pub fn run(opts: &SimOptions, on_step: &dyn Fn(&SimProgress)) -> anyhow::Result<SimReport> {
@@ -525,8 +637,11 @@ pub fn run(opts: &SimOptions, on_step: &dyn Fn(&SimProgress)) -> anyhow::Result<
     if !(0.0..=1.0).contains(&opts.loss) {
         bail!("--loss must be within [0, 1]");
     }
-    if opts.nodes == 0 {
-        bail!("--nodes must be at least 1");
+    if opts.nodes == 0 || opts.nodes > MAX_NODES {
+        bail!("--nodes must be within 1..={MAX_NODES}");
+    }
+    if opts.data_frames > 255 {
+        bail!("--data-frames must be at most 255");
     }
     let registry = registry_with_plugins(&opts.plugins)?;
     let reg = select(&registry, &opts.kmp)?;
@@ -586,102 +701,53 @@ pub fn run(opts: &SimOptions, on_step: &dyn Fn(&SimProgress)) -> anyhow::Result<
     };
 
     let report = system.block_on(async {
-        let vclock = Clock::Virtual(clock.clone());
-        let mut rng = SplitMix(opts.seed ^ 0x5eed_15_09);
+        let mut rng = SplitMix(opts.seed ^ 0x5eed_1509);
         let mut hosts = Vec::with_capacity(opts.nodes + 1);
         let mut mpxs = Vec::with_capacity(opts.nodes + 1);
         let n = opts.nodes;
         let kmp_id = reg.kmp_id;
-        let director = Director::create(|ctx| {
-            let me = ctx.address();
-            for i in 0..=n {
-                let ext = node_address(i);
-                let pos = if i == 0 {
-                    (0.0, 0.0)
-                } else {
-                    let r = opts.radius_m * rng.unit().sqrt();
-                    let a = rng.unit() * std::f64::consts::TAU;
-                    (r * a.cos(), r * a.sin())
-                };
-                let now = clock.now();
-                let store = match PibStore::in_memory(PibConfig::default(), now) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        tracing::error!(error = %e, "PIB store");
-                        continue;
-                    }
-                };
-                let mut pib_actor = PibActor::new(store, vclock.clone());
-                if let Some(k) = &keylog {
-                    pib_actor = pib_actor.with_key_log(k.clone());
-                }
-                let pib = pib_actor.pib();
-                let pib_addr = pib_actor.start();
-                pib_addr.do_send(SetIdentity(OwnIdentity {
-                    ext_address: ext,
-                    short_address: kmp_api::addr::ShortAddress::NONE_ASSIGNED,
-                    pan_id: SIM_PAN,
-                }));
-                // KMP frames travel unsecured (they make the keys); everything else at level 6
-                // (enforced per Multiplex ID by the MPX actor).
-                pib_addr.do_send(SetSecurityLevel(SecurityLevelDescriptor {
-                    frame_type: FrameType::Data,
-                    command_id: None,
-                    security_minimum: SecurityLevel::None,
-                    device_override: false,
-                    allowed: SecurityLevelSet::ANY,
-                }));
-                let radio = net.add_radio(
-                    pos,
-                    SimAddress {
-                        ext,
-                        short: None,
-                        pan: SIM_PAN,
-                    },
-                );
-                let mut mcfg = MpxConfig::new(ext, SIM_PAN);
-                mcfg.compress_small_mux_id = !opts.wisun_compat;
-                mcfg.initial_dsn = (rng.next() & 0xff) as u8;
-                let mut acfg = MpxActorConfig::new(mcfg);
-                acfg.min_upper_layer_security = SecurityLevel::EncMic64;
-                let mpx_actor = match MpxActor::new(acfg, vclock.clone(), pib, Box::new(radio)) {
-                    Ok(a) => a.with_pib_actor(pib_addr.clone().recipient()),
-                    Err(e) => {
-                        tracing::error!(error = %e, "MPX configuration");
-                        continue;
-                    }
-                };
-                let mpx_addr = mpx_actor.start();
-                let factory = if i == 0 {
+        let ctx: Context<Director> = Context::new();
+        let me = ctx.address();
+        for i in 0..=n {
+            let pos = if i == 0 {
+                (0.0, 0.0)
+            } else {
+                let r = opts.radius_m * rng.unit().sqrt();
+                let a = rng.unit() * std::f64::consts::TAU;
+                (r * a.cos(), r * a.sin())
+            };
+            let mut host = KmpHostConfig::new(node_address(i));
+            if i == 0 {
+                host.max_sessions = n + 64;
+                host.max_responder_sessions = n + 64;
+            }
+            let node = spawn_node(NodeSpec {
+                index: i,
+                pos,
+                net: &net,
+                factory: if i == 0 {
                     gw_factory.clone()
                 } else {
                     node_factory.clone()
-                };
-                let mut hcfg = KmpHostConfig::new(ext);
-                if i == 0 {
-                    hcfg.max_sessions = n + 64;
-                    hcfg.max_responder_sessions = n + 64;
-                }
-                let host = KmpHost::new(
-                    hcfg,
-                    vclock.clone(),
-                    factory,
-                    RngHandle::seeded(opts.seed.wrapping_mul(1_000_003).wrapping_add(i as u64)),
-                    mpx_addr.clone(),
-                    pib_addr,
-                )
-                .with_app(me.clone().recipient())
-                .with_tx_observer(floor_obs.clone())
-                .start();
-                if i == 0 {
-                    mpx_addr.do_send(Subscribe {
-                        multiplex_id: DATA_MULTIPLEX_ID,
-                        to: me.clone().recipient(),
-                    });
-                }
-                hosts.push(host);
-                mpxs.push(mpx_addr);
+                },
+                host,
+                keylog: keylog.clone().map(|k| k as Arc<dyn KeyLogSink>),
+                compress_small_mux_id: !opts.wisun_compat,
+                initial_dsn: (rng.next() & 0xff) as u8,
+                rng: RngHandle::seeded(opts.seed.wrapping_mul(1_000_003).wrapping_add(i as u64)),
+                app: me.clone().recipient(),
+                tx_observer: Some(floor_obs.clone()),
+            })?;
+            if i == 0 {
+                node.mpx.do_send(Subscribe {
+                    multiplex_id: DATA_MULTIPLEX_ID,
+                    to: me.clone().recipient(),
+                });
             }
+            hosts.push(node.host);
+            mpxs.push(node.mpx);
+        }
+        let director = {
             let mut d = Director {
                 clock: clock.clone(),
                 timer: TimerSlot::new(),
@@ -725,8 +791,8 @@ pub fn run(opts: &SimOptions, on_step: &dyn Fn(&SimProgress)) -> anyhow::Result<
                 let at = Instant::from_micros(rng.next() % window);
                 d.add_task(at, Task::Join(i));
             }
-            d
-        });
+            ctx.run(d)
+        };
         let deadline = Instant::ZERO + opts.max_virtual_time;
         let p2 = progress.clone();
         let end = net
