@@ -6,7 +6,7 @@
 //! - **Responders** are created by the first PDU from a peer without a session
 //!   (KMP-CREATE.indication to the application, which may refuse with [`KmpAccept`]).
 //! - The host drives the sessions' timers, sends their PDUs as MPX-DATA.requests (Multiplex
-//!   ID 1, KMP ID prefix), hands their keys to the [`PibActor`](super::PibActor) and reports
+//!   ID 1, KMP ID prefix), hands their keys to the [`PibActor`] and reports
 //!   KMP-FINISHED **only after the PIB confirmed the keys durable**. A session's later actions
 //!   wait while its install is under way, so their order is kept.
 //! - KMP-DELETE ([`KmpDelete`]) tears a session down and removes the keys its KMP installed

@@ -48,7 +48,7 @@
 //! assert_eq!(got, vec![b]);
 //! ```
 
-mod network;
+pub mod network;
 pub mod phy;
 mod rng;
 

@@ -7,8 +7,8 @@
 //! of any actor's timer, delivers what happened (receptions, transmit outcomes, timer
 //! wake-ups) and repeats. Run it on [`virtual_time_system`](mpx::runtime::virtual_time_system).
 //!
-//! Like a radio with a hardware address filter, a [`SimRadio`] passes up only frames for its
-//! PAN and address (or broadcast) and never acknowledgment frames; the medium itself
+//! Like a radio with a hardware address filter, a [`SimRadio`] passes up only frames with a
+//! good FCS for its PAN and address (or broadcast) and never acknowledgment frames; the medium itself
 //! acknowledges and retries. With a [`FrameTap`] set ([`SimNetwork::set_tap`]) every PPDU on
 //! air, acknowledgments included, is copied to it once, as a sniffer next to the network
 //! would see it.
@@ -41,7 +41,8 @@ pub struct SimNetworkStats {
     pub delivered: u64,
     /// Receptions dropped by the address filter (another PAN or address, or an ack).
     pub filtered: u64,
-    /// Receptions that did not parse as 802.15.4 (dropped).
+    /// Receptions that did not parse as 802.15.4 or whose FCS was wrong (dropped, as a radio
+    /// drops them in hardware).
     pub malformed: u64,
     /// Transmissions refused because the driver had no MAC attached to answer.
     pub unattached: u64,
@@ -69,6 +70,9 @@ struct Core {
 impl Core {
     fn wants(&self, to: RadioId, frame: &[u8]) -> Result<bool, ()> {
         let f = Frame::new_checked(frame, FcsLen::Two).map_err(|_| ())?;
+        if !f.fcs_ok() {
+            return Err(());
+        }
         if f.frame_type() == FrameType::Ack {
             return Ok(false);
         }
