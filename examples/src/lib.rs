@@ -29,3 +29,16 @@ pub fn check_linked_kmps(registry: &kmp_api::Registry) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Log lines of the runtime on stderr, filtered by the `KMP_LOG` environment variable (any
+/// `tracing` filter, e.g. `KMP_LOG=info` or `KMP_LOG=mpx=debug`); warnings and errors by
+/// default.
+pub fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KMP_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+}

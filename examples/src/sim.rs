@@ -233,8 +233,8 @@ pub fn builtin_configs(name: &str) -> (String, String) {
     }
 }
 
-/// Finds the KMP to run by name or number.
-fn select(registry: &Registry, kmp: &str) -> anyhow::Result<kmp_api::KmpRegistration> {
+/// Finds a KMP in `registry` by its name or its KMP ID number; the error lists what there is.
+pub fn select_kmp(registry: &Registry, kmp: &str) -> anyhow::Result<kmp_api::KmpRegistration> {
     if let Some(r) = registry.iter().find(|r| r.name == kmp) {
         return Ok(*r);
     }
@@ -644,7 +644,7 @@ pub fn run(opts: &SimOptions, on_step: &dyn Fn(&SimProgress)) -> anyhow::Result<
         bail!("--data-frames must be at most 255");
     }
     let registry = registry_with_plugins(&opts.plugins)?;
-    let reg = select(&registry, &opts.kmp)?;
+    let reg = select_kmp(&registry, &opts.kmp)?;
     let (gw_builtin, node_builtin) = builtin_configs(reg.name);
     let gw_cfg = opts.gateway_config.clone().unwrap_or(gw_builtin);
     let node_cfg = opts.node_config.clone().unwrap_or(node_builtin);

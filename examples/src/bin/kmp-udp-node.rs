@@ -29,6 +29,7 @@ use clap::{Parser, ValueEnum};
 use examples::sim::{
     DATA_MULTIPLEX_ID, SIM_PAN, builtin_configs, node_address, registry_with_plugins,
 };
+use kmp_api::KmpId;
 use kmp_api::addr::{Address, AddressingMode, ExtendedAddress, ShortAddress};
 use kmp_api::primitives::{
     KmpCreateRequest, KmpDeleteRequest, KmpHandle, KmpStatus, MacStatus, MpxDataRequest, MpxHandle,
@@ -36,7 +37,6 @@ use kmp_api::primitives::{
 use kmp_api::rng::RngHandle;
 use kmp_api::security::{KeyIdentifier, SecurityLevel, SecurityParams};
 use kmp_api::session::Outcome;
-use kmp_api::{KmpId, KmpRegistration, Registry};
 use mpx::pib::{
     FrameType, OwnIdentity, PibConfig, PibStore, SecurityLevelDescriptor, SecurityLevelSet,
 };
@@ -129,13 +129,7 @@ fn main() -> ExitCode {
         eprintln!("kmp-udp-node: {e}");
         return ExitCode::from(2);
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("KMP_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    examples::init_logging();
     match run(cli) {
         Ok(0) => ExitCode::SUCCESS,
         Ok(_) => ExitCode::from(1),
@@ -165,29 +159,6 @@ fn check_args(cli: &Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Finds the KMP by registry name or KMP ID number.
-fn select(registry: &Registry, kmp: &str) -> anyhow::Result<KmpRegistration> {
-    if let Some(r) = registry.iter().find(|r| r.name == kmp) {
-        return Ok(*r);
-    }
-    if let Ok(n) = kmp.parse::<u8>() {
-        let m: Vec<_> = registry.iter().filter(|r| r.kmp_id.value() == n).collect();
-        match m.as_slice() {
-            [one] => return Ok(**one),
-            [] => {}
-            _ => bail!("KMP ID {n} is served by several KMPs; name one"),
-        }
-    }
-    let known: Vec<String> = registry
-        .iter()
-        .map(|r| format!("{} ({})", r.name, r.kmp_id.value()))
-        .collect();
-    Err(anyhow!(
-        "no KMP {kmp:?} in this build; available: {}",
-        known.join(", ")
-    ))
-}
-
 /// Prints one JSON event line on stdout.
 fn emit(v: &serde_json::Value) {
     println!("{v}");
@@ -197,7 +168,7 @@ fn emit(v: &serde_json::Value) {
 fn run(cli: Cli) -> anyhow::Result<i32> {
     let registry = registry_with_plugins(&cli.plugins)?;
     examples::check_linked_kmps(&registry)?;
-    let reg = select(&registry, &cli.kmp)?;
+    let reg = examples::sim::select_kmp(&registry, &cli.kmp)?;
     let (gw_cfg, node_cfg) = builtin_configs(reg.name);
     let cfg = match cli.role {
         Role::Gateway => gw_cfg,
