@@ -21,6 +21,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use actix::{Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, WrapFuture};
@@ -46,6 +47,7 @@ use mpx::runtime::{
     SetSecurityLevel, Subscribe,
 };
 use mpx::service::MpxConfig;
+use radio_drivers::pcap::{KeyLogTap, KeyLogWriter, PcapTap, PcapWriter};
 use radio_drivers::udp::{UdpRadio, UdpRadioConfig};
 use serde_json::json;
 
@@ -108,6 +110,13 @@ struct Cli {
     /// macMaxFrameRetries of the radio (0–7).
     #[arg(long, default_value_t = UdpRadioConfig::DEFAULT_MAX_FRAME_RETRIES)]
     mac_retries: u8,
+    /// Write every frame this node sends and receives to this pcap file (LINKTYPE 195).
+    #[arg(long, value_name = "FILE")]
+    pcap: Option<PathBuf>,
+    /// Write the link keys this node installs to this file for Wireshark. Holds secret keys:
+    /// a debugging aid.
+    #[arg(long, value_name = "FILE")]
+    keylog: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -187,6 +196,16 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     let rng = RngHandle::os();
     let initial_dsn = rng.array::<1>().map_err(|e| anyhow!("random: {e}"))?[0];
 
+    let tap = match &cli.pcap {
+        Some(p) => {
+            let f =
+                std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?;
+            Some(Arc::new(PcapTap::new(PcapWriter::new(
+                std::io::BufWriter::new(f),
+            )?)))
+        }
+        None => None,
+    };
     let system = actix::System::new();
     system.block_on(async {
         let mut rcfg = UdpRadioConfig::new(cli.bind, ext, SIM_PAN);
@@ -198,7 +217,12 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             .await
             .with_context(|| format!("binding the UDP radio to {}", cli.bind))?;
 
-        let pib_actor = PibActor::new(store, clock.clone());
+        let mut pib_actor = PibActor::new(store, clock.clone());
+        if let Some(p) = &cli.keylog {
+            let f =
+                std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?;
+            pib_actor = pib_actor.with_key_log(Arc::new(KeyLogTap::new(KeyLogWriter::new(f))));
+        }
         let pib = pib_actor.pib();
         let pib_addr = pib_actor.start();
         pib_addr.do_send(SetIdentity(OwnIdentity {
@@ -219,10 +243,13 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         mcfg.initial_dsn = initial_dsn;
         let mut acfg = MpxActorConfig::new(mcfg);
         acfg.min_upper_layer_security = SecurityLevel::EncMic64;
-        let mpx_addr = MpxActor::new(acfg, clock.clone(), pib, Box::new(radio))
+        let mut mpx_actor = MpxActor::new(acfg, clock.clone(), pib, Box::new(radio))
             .map_err(|e| anyhow!("MPX configuration: {e}"))?
-            .with_pib_actor(pib_addr.clone().recipient())
-            .start();
+            .with_pib_actor(pib_addr.clone().recipient());
+        if let Some(t) = &tap {
+            mpx_actor = mpx_actor.with_tap(t.clone());
+        }
+        let mpx_addr = mpx_actor.start();
 
         let timeout = StdDuration::from_secs(cli.timeout_s);
         let role = cli.role;
@@ -283,6 +310,9 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         anyhow::Ok(())
     })?;
     let code = system.run_with_code().context("running the actor system")?;
+    if let Some(t) = &tap {
+        t.flush().context("flushing the pcap file")?;
+    }
     Ok(code)
 }
 
