@@ -1,0 +1,1 @@
+//! The IKEv2 message codec (RFC 7296 §3).
