@@ -1,6 +1,11 @@
-//! IKEv2 (RFC 7296) as IEEE 802.15.9 KMP ID 3: the message codec ([`wire`]) and the
-//! cryptographic transforms and key schedule ([`crypto`]). The session state machines, the
-//! RKMP routing-key profile and the UDP binding build on these.
+//! IKEv2 (RFC 7296) as IEEE 802.15.9 KMP ID 3 (cargo feature `kmp-ikev2` in the binaries):
+//! the message codec ([`wire`]), the cryptographic transforms and key schedule ([`crypto`]),
+//! the configuration ([`config`]) and the sessions ([`session`]: IKE_SA_INIT and IKE_AUTH with
+//! shared-key authentication, one child SA whose keys become 802.15.4 link keys,
+//! INFORMATIONAL). Still to come: CREATE_CHILD_SA rekeying, certificates and raw public keys,
+//! the RKMP routing-key profile and the UDP binding.
 
+pub mod config;
 pub mod crypto;
+pub mod session;
 pub mod wire;

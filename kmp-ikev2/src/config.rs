@@ -1,0 +1,362 @@
+//! Configuration of the IKEv2 KMP (the `ikev2` section, TOML).
+//!
+//! ```toml
+//! psk = "a shared secret"             # or psk_hex = "…"; the shared key MIC method
+//! ike_proposals = ["aes128ccm8-prfsha256-ecp256", "aes128gcm16-prfsha256-modp2048"]
+//! child_proposals = ["aes128ccm8"]    # the child SA whose keys become 802.15.4 link keys
+//! retransmit_ms = 1000                # first retransmission; doubles each time
+//! max_retransmits = 5
+//! half_open_cookie_threshold = 32     # responder asks for cookies above this many half-open SAs
+//! nonce_len = 32
+//! min_security_level = 6              # of the installed link keys
+//! ```
+//!
+//! Proposals use strongSwan's spelling so a configuration can be checked against a strongSwan
+//! peer with the same string: encryption `aes128ccm8`, `aes128ccm16`, `aes128gcm16`, `aes128`
+//! (CBC); integrity `sha256` (HMAC-SHA2-256-128, only with CBC); PRF `prfsha256`,
+//! `prfaes128cmac`; DH `ecp256`, `modp2048`. Child proposals name only the encryption (and
+//! integrity for CBC).
+
+use std::sync::Arc;
+
+use kmp_api::SecurityLevel;
+use kmp_api::session::{SecretBytes, SessionError};
+use kmp_api::time::Duration;
+use serde::Deserialize;
+
+use crate::crypto::{DhGroup, EncrAlg, IntegAlg, PrfAlg};
+
+/// One IKE SA proposal: the algorithms of all four transform types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IkeProposal {
+    /// Encryption.
+    pub encr: EncrAlg,
+    /// Integrity (`None` with an AEAD).
+    pub integ: IntegAlg,
+    /// Pseudo-random function.
+    pub prf: PrfAlg,
+    /// Diffie-Hellman group.
+    pub dh: DhGroup,
+}
+
+/// One child SA proposal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChildProposal {
+    /// Encryption.
+    pub encr: EncrAlg,
+    /// Integrity (`None` with an AEAD).
+    pub integ: IntegAlg,
+}
+
+fn parse_encr(t: &str) -> Option<EncrAlg> {
+    Some(match t {
+        "aes128ccm8" | "aes128ccm64" => EncrAlg::AesCcm8,
+        "aes128ccm16" | "aes128ccm128" => EncrAlg::AesCcm16,
+        "aes128gcm16" | "aes128gcm128" => EncrAlg::AesGcm16,
+        "aes128" => EncrAlg::AesCbc,
+        _ => return None,
+    })
+}
+
+fn parse_prf(t: &str) -> Option<PrfAlg> {
+    Some(match t {
+        "prfsha256" => PrfAlg::HmacSha256,
+        "prfaes128cmac" | "prfcmac" => PrfAlg::Aes128Cmac,
+        _ => return None,
+    })
+}
+
+fn parse_dh(t: &str) -> Option<DhGroup> {
+    Some(match t {
+        "ecp256" => DhGroup::Ecp256,
+        "modp2048" => DhGroup::Modp2048,
+        _ => return None,
+    })
+}
+
+fn bad(msg: String) -> SessionError {
+    SessionError::Config(format!("ikev2: {msg}"))
+}
+
+/// Parses an IKE proposal in strongSwan's spelling, e.g. `aes128ccm8-prfsha256-ecp256` or
+/// `aes128-sha256-prfsha256-modp2048`. With CBC and no explicit PRF, the PRF follows the
+/// integrity algorithm (as strongSwan does).
+pub fn parse_ike_proposal(s: &str) -> Result<IkeProposal, SessionError> {
+    let (mut encr, mut integ, mut prf, mut dh) = (None, None, None, None);
+    for t in s.split('-') {
+        if let Some(e) = parse_encr(t) {
+            if encr.replace(e).is_some() {
+                return Err(bad(format!("{s:?}: two encryption algorithms")));
+            }
+        } else if t == "sha256" {
+            integ = Some(IntegAlg::HmacSha256_128);
+        } else if let Some(p) = parse_prf(t) {
+            prf = Some(p);
+        } else if let Some(g) = parse_dh(t) {
+            dh = Some(g);
+        } else {
+            return Err(bad(format!("{s:?}: unknown algorithm {t:?}")));
+        }
+    }
+    let encr = encr.ok_or_else(|| bad(format!("{s:?}: no encryption algorithm")))?;
+    let integ = match (encr.is_aead(), integ) {
+        (true, None) => IntegAlg::None,
+        (true, Some(_)) => return Err(bad(format!("{s:?}: an AEAD takes no integrity algorithm"))),
+        (false, Some(i)) => i,
+        (false, None) => return Err(bad(format!("{s:?}: CBC needs an integrity algorithm"))),
+    };
+    let prf = match (prf, integ) {
+        (Some(p), _) => p,
+        (None, IntegAlg::HmacSha256_128) => PrfAlg::HmacSha256,
+        (None, _) => return Err(bad(format!("{s:?}: no PRF"))),
+    };
+    let dh = dh.ok_or_else(|| bad(format!("{s:?}: no DH group")))?;
+    Ok(IkeProposal {
+        encr,
+        integ,
+        prf,
+        dh,
+    })
+}
+
+/// Parses a child SA proposal, e.g. `aes128ccm8` or `aes128-sha256`.
+pub fn parse_child_proposal(s: &str) -> Result<ChildProposal, SessionError> {
+    let mut parts = s.split('-');
+    let encr = parts
+        .next()
+        .and_then(parse_encr)
+        .ok_or_else(|| bad(format!("{s:?}: no encryption algorithm first")))?;
+    let integ = match parts.next() {
+        None => IntegAlg::None,
+        Some("sha256") => IntegAlg::HmacSha256_128,
+        Some(t) => return Err(bad(format!("{s:?}: unknown algorithm {t:?}"))),
+    };
+    if let Some(t) = parts.next() {
+        return Err(bad(format!("{s:?}: unexpected {t:?}")));
+    }
+    if encr.is_aead() != (integ == IntegAlg::None) {
+        return Err(bad(format!(
+            "{s:?}: an AEAD takes no integrity algorithm, CBC needs one"
+        )));
+    }
+    Ok(ChildProposal { encr, integ })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    psk: Option<String>,
+    psk_hex: Option<String>,
+    #[serde(default = "default_ike")]
+    ike_proposals: Vec<String>,
+    #[serde(default = "default_child")]
+    child_proposals: Vec<String>,
+    #[serde(default = "default_retransmit_ms")]
+    retransmit_ms: u64,
+    #[serde(default = "default_max_retransmits")]
+    max_retransmits: u32,
+    #[serde(default = "default_cookie_threshold")]
+    half_open_cookie_threshold: usize,
+    #[serde(default = "default_nonce_len")]
+    nonce_len: usize,
+    #[serde(default = "default_level")]
+    min_security_level: u8,
+    #[serde(default)]
+    key_lifetime_secs: u64,
+}
+
+fn default_ike() -> Vec<String> {
+    vec!["aes128ccm8-prfsha256-ecp256".into()]
+}
+fn default_child() -> Vec<String> {
+    vec!["aes128ccm8".into()]
+}
+fn default_retransmit_ms() -> u64 {
+    1_000
+}
+fn default_max_retransmits() -> u32 {
+    5
+}
+fn default_cookie_threshold() -> usize {
+    32
+}
+fn default_nonce_len() -> usize {
+    32
+}
+fn default_level() -> u8 {
+    6
+}
+
+/// The IKEv2 KMP's configuration; see the [module docs](self).
+#[derive(Clone)]
+pub struct Ikev2Config {
+    /// The pre-shared key (shared key MIC authentication).
+    pub psk: Option<Arc<SecretBytes>>,
+    /// IKE SA proposals, most preferred first.
+    pub ike_proposals: Vec<IkeProposal>,
+    /// Child SA proposals, most preferred first.
+    pub child_proposals: Vec<ChildProposal>,
+    /// First retransmission timeout; doubles with each retransmission.
+    pub retransmit: Duration,
+    /// Retransmissions before the exchange fails.
+    pub max_retransmits: u32,
+    /// Half-open responder SAs above which the responder demands a cookie.
+    pub half_open_cookie_threshold: usize,
+    /// Our nonce length (16–256, at least half the PRF key size).
+    pub nonce_len: usize,
+    /// Minimum security level of the installed link keys.
+    pub min_security_level: SecurityLevel,
+    /// Lifetime of the installed keys (`None`: no expiry).
+    pub key_lifetime: Option<Duration>,
+}
+
+impl std::fmt::Debug for Ikev2Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ikev2Config")
+            .field("psk", &self.psk.as_ref().map(|_| "<secret>"))
+            .field("ike_proposals", &self.ike_proposals)
+            .field("child_proposals", &self.child_proposals)
+            .field("retransmit", &self.retransmit)
+            .field("max_retransmits", &self.max_retransmits)
+            .field(
+                "half_open_cookie_threshold",
+                &self.half_open_cookie_threshold,
+            )
+            .field("nonce_len", &self.nonce_len)
+            .field("min_security_level", &self.min_security_level)
+            .field("key_lifetime", &self.key_lifetime)
+            .finish()
+    }
+}
+
+impl Ikev2Config {
+    /// Parses the TOML section.
+    pub fn from_toml(text: &str) -> Result<Ikev2Config, SessionError> {
+        let raw: Raw = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+        let psk = match (raw.psk, raw.psk_hex) {
+            (Some(_), Some(_)) => return Err(bad("give psk or psk_hex, not both".into())),
+            (Some(p), None) => Some(SecretBytes::new(p.into_bytes())),
+            (None, Some(h)) => Some(SecretBytes::new(
+                hex_decode(&h).ok_or_else(|| bad("psk_hex: not hex".into()))?,
+            )),
+            (None, None) => None,
+        };
+        if psk.as_ref().is_some_and(|p| p.is_empty()) {
+            return Err(bad("the PSK is empty".into()));
+        }
+        if raw.ike_proposals.is_empty() || raw.child_proposals.is_empty() {
+            return Err(bad("at least one IKE and one child proposal".into()));
+        }
+        if !(16..=256).contains(&raw.nonce_len) {
+            return Err(bad("nonce_len must be 16..=256".into()));
+        }
+        if raw.min_security_level > 7 {
+            return Err(bad("min_security_level must be 0..=7".into()));
+        }
+        if raw.retransmit_ms == 0 {
+            return Err(bad("retransmit_ms must not be 0".into()));
+        }
+        let ike_proposals = raw
+            .ike_proposals
+            .iter()
+            .map(|s| parse_ike_proposal(s))
+            .collect::<Result<Vec<_>, _>>()?;
+        if ike_proposals
+            .iter()
+            .any(|p| raw.nonce_len < p.prf.key_len() / 2)
+        {
+            return Err(bad("nonce_len below half the PRF key size".into()));
+        }
+        Ok(Ikev2Config {
+            psk: psk.map(Arc::new),
+            ike_proposals,
+            child_proposals: raw
+                .child_proposals
+                .iter()
+                .map(|s| parse_child_proposal(s))
+                .collect::<Result<Vec<_>, _>>()?,
+            retransmit: Duration::from_millis(raw.retransmit_ms),
+            max_retransmits: raw.max_retransmits,
+            half_open_cookie_threshold: raw.half_open_cookie_threshold,
+            nonce_len: raw.nonce_len,
+            min_security_level: SecurityLevel::from_bits(raw.min_security_level),
+            key_lifetime: (raw.key_lifetime_secs > 0)
+                .then(|| Duration::from_secs(raw.key_lifetime_secs)),
+        })
+    }
+}
+
+fn hex_decode(s: &str) -> Option<Vec<u8>> {
+    let s = s.trim();
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strongswan_proposal_strings() {
+        let p = parse_ike_proposal("aes128ccm8-prfsha256-ecp256").unwrap();
+        assert_eq!(
+            p,
+            IkeProposal {
+                encr: EncrAlg::AesCcm8,
+                integ: IntegAlg::None,
+                prf: PrfAlg::HmacSha256,
+                dh: DhGroup::Ecp256
+            }
+        );
+        let p = parse_ike_proposal("aes128-sha256-modp2048").unwrap();
+        assert_eq!(p.integ, IntegAlg::HmacSha256_128);
+        assert_eq!(p.prf, PrfAlg::HmacSha256);
+        assert_eq!(
+            parse_ike_proposal("aes128gcm16-prfaes128cmac-ecp256")
+                .unwrap()
+                .prf,
+            PrfAlg::Aes128Cmac
+        );
+        for bad in [
+            "",
+            "aes128ccm8-ecp256",
+            "aes128ccm8-sha256-prfsha256-ecp256",
+            "aes128-prfsha256-ecp256",
+            "aes128ccm8-aes128gcm16-prfsha256-ecp256",
+            "aes128ccm8-prfsha256-ecp384",
+            "aes128ccm8-prfsha256",
+        ] {
+            assert!(parse_ike_proposal(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            parse_child_proposal("aes128ccm8").unwrap(),
+            ChildProposal {
+                encr: EncrAlg::AesCcm8,
+                integ: IntegAlg::None
+            }
+        );
+        assert!(parse_child_proposal("aes128").is_err());
+        assert!(parse_child_proposal("aes128ccm8-sha256").is_err());
+        assert!(parse_child_proposal("aes128-sha256").is_ok());
+    }
+
+    #[test]
+    fn toml() {
+        let c = Ikev2Config::from_toml("psk = \"secret\"").unwrap();
+        assert_eq!(c.ike_proposals.len(), 1);
+        assert_eq!(c.psk.unwrap().expose(), b"secret");
+        assert!(Ikev2Config::from_toml("psk = \"\"").is_err());
+        assert!(Ikev2Config::from_toml("psk = \"a\"\npsk_hex = \"00\"").is_err());
+        assert!(Ikev2Config::from_toml("psk_hex = \"0g\"").is_err());
+        assert!(Ikev2Config::from_toml("nonce_len = 8").is_err());
+        assert!(Ikev2Config::from_toml("bogus = 1").is_err());
+        assert!(Ikev2Config::from_toml("ike_proposals = []").is_err());
+        let dbg = format!("{:?}", Ikev2Config::from_toml("psk = \"hidden\"").unwrap());
+        assert!(!dbg.contains("hidden"), "{dbg}");
+    }
+}

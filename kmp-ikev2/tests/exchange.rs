@@ -1,0 +1,424 @@
+//! IKEv2 exchanges between our initiator and our responder through the session contract:
+//! PSK success with link keys that pair up, wrong PSK, no common proposal, INVALID_KE_PAYLOAD
+//! retry, cookies, retransmission and replay, tampering, delete.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use kmp_api::session::{
+    Action, FailureReason, KeyDirection, KeyInstall, KmpFactory, KmpSession, Outcome, Role,
+    SessionContext,
+};
+use kmp_api::{Duration, ExtendedAddress, Instant, KmpId, RngHandle};
+use kmp_ikev2::config::Ikev2Config;
+use kmp_ikev2::session::Ikev2Factory;
+
+const I: ExtendedAddress = ExtendedAddress([0x02, 0, 0, 0, 0, 0, 0, 0x01]);
+const R: ExtendedAddress = ExtendedAddress([0x02, 0, 0, 0, 0, 0, 0, 0x02]);
+
+fn factory(toml: &str) -> Arc<dyn KmpFactory> {
+    Arc::new(Ikev2Factory::new(Ikev2Config::from_toml(toml).unwrap()).unwrap())
+}
+
+fn ctx(
+    local: ExtendedAddress,
+    peer: ExtendedAddress,
+    role: Role,
+    seed: u64,
+    open: usize,
+) -> SessionContext {
+    SessionContext {
+        local,
+        peer,
+        role,
+        rng: RngHandle::seeded(seed),
+        now: Instant::ZERO,
+        open_responder_sessions: open,
+    }
+}
+
+#[derive(Default)]
+struct Side {
+    installs: Vec<KeyInstall>,
+    outcomes: Vec<Outcome>,
+    removals: usize,
+    sent: Vec<Vec<u8>>,
+}
+
+/// Drains a session's actions: sends go to `wire`, the rest is recorded.
+fn drain(s: &mut dyn KmpSession, side: &mut Side, wire: &mut Vec<Vec<u8>>) {
+    while let Some(a) = s.poll_action() {
+        match a {
+            Action::Send(p) => {
+                side.sent.push(p.clone());
+                wire.push(p);
+            }
+            Action::InstallKeys(k) => side.installs.push(k),
+            Action::RemoveKeys(_) => side.removals += 1,
+            Action::Finished(o) => side.outcomes.push(o),
+        }
+    }
+}
+
+struct Pair {
+    rf: Arc<dyn KmpFactory>,
+    i: Box<dyn KmpSession>,
+    r: Option<Box<dyn KmpSession>>,
+    is: Side,
+    rs: Side,
+    now: Instant,
+    /// Responder sessions the factory made (cookie-only ones included).
+    responders_made: usize,
+    open_responders: usize,
+}
+
+impl Pair {
+    fn new(ic: &str, rc: &str) -> Pair {
+        let i = factory(ic)
+            .new_initiator(ctx(I, R, Role::Initiator, 1, 0))
+            .unwrap();
+        Pair {
+            rf: factory(rc),
+            i,
+            r: None,
+            is: Side::default(),
+            rs: Side::default(),
+            now: Instant::ZERO,
+            responders_made: 0,
+            open_responders: 0,
+        }
+    }
+
+    fn start(&mut self) -> Vec<Vec<u8>> {
+        self.i.start(self.now).unwrap();
+        let mut w = vec![];
+        drain(self.i.as_mut(), &mut self.is, &mut w);
+        w
+    }
+
+    /// Delivers one PDU to the responder (creating it as the runtime would); returns replies.
+    fn deliver_to_r(&mut self, pdu: &[u8]) -> Vec<Vec<u8>> {
+        if self.r.as_ref().is_none_or(|r| r.is_closed()) {
+            self.responders_made += 1;
+            let c = ctx(
+                R,
+                I,
+                Role::Responder,
+                2 + self.responders_made as u64,
+                self.open_responders,
+            );
+            match self.rf.new_responder(c, pdu) {
+                Ok(s) => self.r = Some(s),
+                Err(_) => return vec![],
+            }
+        }
+        let r = self.r.as_mut().unwrap();
+        let _ = r.handle_datagram(self.now, pdu);
+        let mut w = vec![];
+        drain(r.as_mut(), &mut self.rs, &mut w);
+        w
+    }
+
+    fn deliver_to_i(&mut self, pdu: &[u8]) -> Vec<Vec<u8>> {
+        let _ = self.i.handle_datagram(self.now, pdu);
+        let mut w = vec![];
+        drain(self.i.as_mut(), &mut self.is, &mut w);
+        w
+    }
+
+    /// Runs the exchange to its end with a perfect link.
+    fn run(&mut self) {
+        let mut to_r = self.start();
+        for _ in 0..20 {
+            let mut to_i = vec![];
+            for p in to_r.drain(..) {
+                to_i.extend(self.deliver_to_r(&p));
+            }
+            for p in to_i {
+                to_r.extend(self.deliver_to_i(&p));
+            }
+            if to_r.is_empty() {
+                break;
+            }
+        }
+    }
+}
+
+fn success(side: &Side) -> bool {
+    matches!(side.outcomes.as_slice(), [Outcome::Success(_)])
+}
+
+fn failure(side: &Side) -> Option<FailureReason> {
+    match side.outcomes.as_slice() {
+        [Outcome::Failure(f)] => Some(f.clone()),
+        _ => None,
+    }
+}
+
+const PSK: &str = "psk = \"a shared secret for the test\"\n";
+
+#[test]
+fn psk_exchange_installs_directional_link_keys_that_pair_up() {
+    let mut p = Pair::new(PSK, PSK);
+    p.run();
+    assert!(success(&p.is), "{:?}", p.is.outcomes);
+    assert!(success(&p.rs), "{:?}", p.rs.outcomes);
+    // IKE_SA_INIT and IKE_AUTH: two requests, two responses.
+    assert_eq!(p.is.sent.len(), 2);
+    assert_eq!(p.rs.sent.len(), 2);
+    let (ik, rk) = (&p.is.installs[0], &p.rs.installs[0]);
+    assert_eq!(ik.owner, KmpId::Ikev2);
+    assert_eq!(ik.peer, R);
+    assert_eq!(rk.peer, I);
+    let key = |k: &KeyInstall, d| {
+        k.link_keys
+            .iter()
+            .find(|l| l.direction == d)
+            .unwrap()
+            .key
+            .expose()
+            .to_vec()
+    };
+    assert_eq!(
+        key(ik, KeyDirection::Transmit),
+        key(rk, KeyDirection::Receive)
+    );
+    assert_eq!(
+        key(ik, KeyDirection::Receive),
+        key(rk, KeyDirection::Transmit)
+    );
+    assert_ne!(
+        key(ik, KeyDirection::Transmit),
+        key(ik, KeyDirection::Receive)
+    );
+    assert_eq!(key(ik, KeyDirection::Transmit).len(), 16);
+    // The child SA's SPIs are stored with the keys, the same on both sides.
+    assert_eq!(ik.upper_layer_sas[0].sa_id, rk.upper_layer_sas[0].sa_id);
+    assert_eq!(ik.upper_layer_sas[0].sa_id.len(), 8);
+}
+
+#[test]
+fn every_configured_proposal_works() {
+    for prop in [
+        "aes128ccm8-prfsha256-ecp256",
+        "aes128ccm16-prfsha256-ecp256",
+        "aes128gcm16-prfsha256-ecp256",
+        "aes128-sha256-prfsha256-ecp256",
+        "aes128ccm8-prfaes128cmac-ecp256",
+        "aes128gcm16-prfsha256-modp2048",
+    ] {
+        for child in ["aes128ccm8", "aes128gcm16", "aes128-sha256"] {
+            let c = format!("{PSK}ike_proposals = [\"{prop}\"]\nchild_proposals = [\"{child}\"]\n");
+            let mut p = Pair::new(&c, &c);
+            p.run();
+            assert!(
+                success(&p.is) && success(&p.rs),
+                "{prop} / {child}: {:?} {:?}",
+                p.is.outcomes,
+                p.rs.outcomes
+            );
+        }
+    }
+}
+
+#[test]
+fn wrong_psk_fails_with_authentication_failed_and_installs_nothing() {
+    let mut p = Pair::new(PSK, "psk = \"another secret\"\n");
+    p.run();
+    assert_eq!(failure(&p.rs), Some(FailureReason::AuthenticationFailed));
+    assert_eq!(failure(&p.is), Some(FailureReason::AuthenticationFailed));
+    assert!(p.is.installs.is_empty() && p.rs.installs.is_empty());
+}
+
+#[test]
+fn no_common_proposal_is_no_proposal_chosen() {
+    let mut p = Pair::new(
+        &format!("{PSK}ike_proposals = [\"aes128ccm8-prfsha256-ecp256\"]"),
+        &format!("{PSK}ike_proposals = [\"aes128gcm16-prfsha256-ecp256\"]"),
+    );
+    p.run();
+    assert_eq!(failure(&p.is), Some(FailureReason::NegotiationFailed));
+    assert_eq!(failure(&p.rs), Some(FailureReason::NegotiationFailed));
+    // And for the child SA.
+    let mut p = Pair::new(
+        &format!("{PSK}child_proposals = [\"aes128ccm8\"]"),
+        &format!("{PSK}child_proposals = [\"aes128gcm16\"]"),
+    );
+    p.run();
+    assert_eq!(failure(&p.is), Some(FailureReason::NegotiationFailed));
+    assert_eq!(failure(&p.rs), Some(FailureReason::NegotiationFailed));
+    assert!(p.is.installs.is_empty() && p.rs.installs.is_empty());
+}
+
+#[test]
+fn invalid_ke_payload_makes_the_initiator_retry_with_the_requested_group() {
+    let mut p = Pair::new(
+        &format!(
+            "{PSK}ike_proposals = [\"aes128ccm8-prfsha256-ecp256\", \"aes128ccm8-prfsha256-modp2048\"]"
+        ),
+        &format!("{PSK}ike_proposals = [\"aes128ccm8-prfsha256-modp2048\"]"),
+    );
+    p.run();
+    assert!(
+        success(&p.is) && success(&p.rs),
+        "{:?} {:?}",
+        p.is.outcomes,
+        p.rs.outcomes
+    );
+    // INIT (ecp256), INIT (modp2048), AUTH.
+    assert_eq!(p.is.sent.len(), 3);
+    // A group the initiator did not configure ends the exchange.
+    let mut p = Pair::new(
+        PSK,
+        &format!("{PSK}ike_proposals = [\"aes128ccm8-prfsha256-modp2048\"]"),
+    );
+    p.run();
+    assert_eq!(failure(&p.is), Some(FailureReason::NegotiationFailed));
+}
+
+#[test]
+fn cookies_are_demanded_above_the_threshold_and_echoed() {
+    let rc = format!("{PSK}half_open_cookie_threshold = 0\n");
+    let mut p = Pair::new(PSK, &rc);
+    p.run();
+    assert!(
+        success(&p.is) && success(&p.rs),
+        "{:?} {:?}",
+        p.is.outcomes,
+        p.rs.outcomes
+    );
+    // The first responder was the stateless cookie answer; the second one ran the exchange.
+    assert_eq!(p.responders_made, 2);
+    assert_eq!(p.is.sent.len(), 3);
+    // A wrong cookie gets another cookie, never a session.
+    let mut p = Pair::new(PSK, &rc);
+    let first = p.start();
+    let cookie_reply = p.deliver_to_r(&first[0]);
+    assert_eq!(cookie_reply.len(), 1);
+    let mut forged = first[0].clone();
+    // Same request without a cookie again: still only a cookie.
+    let again = p.deliver_to_r(&forged);
+    assert_eq!(again, cookie_reply);
+    forged.truncate(10);
+    assert!(p.deliver_to_r(&forged).is_empty());
+    assert!(p.rs.outcomes.is_empty() && p.rs.installs.is_empty());
+}
+
+#[test]
+fn lost_messages_are_retransmitted_with_backoff_and_answered_from_cache() {
+    let cfg = format!("{PSK}retransmit_ms = 500\nmax_retransmits = 3\n");
+    let mut p = Pair::new(&cfg, &cfg);
+    let init = p.start();
+    let lost_response = p.deliver_to_r(&init[0]);
+    // The response is lost: after 500 ms the initiator sends the same request again.
+    assert_eq!(
+        p.i.poll_timeout(),
+        Some(Instant::ZERO + Duration::from_millis(500))
+    );
+    p.now = Instant::ZERO + Duration::from_millis(500);
+    p.i.handle_timeout(p.now);
+    let mut w = vec![];
+    drain(p.i.as_mut(), &mut p.is, &mut w);
+    assert_eq!(w, init, "a retransmission repeats the request");
+    // Back-off doubles.
+    assert_eq!(
+        p.i.poll_timeout(),
+        Some(p.now + Duration::from_millis(1000))
+    );
+    // The responder answers the duplicate with the same response.
+    let again = p.deliver_to_r(&w[0]);
+    assert_eq!(again, lost_response);
+    let auth = p.deliver_to_i(&again[0]);
+    // IKE_AUTH response lost too, then the retransmitted request is answered from cache with
+    // no second install.
+    let resp1 = p.deliver_to_r(&auth[0]);
+    let resp2 = p.deliver_to_r(&auth[0]);
+    assert_eq!(resp1, resp2);
+    assert_eq!(p.rs.installs.len(), 1);
+    p.deliver_to_i(&resp2[0]);
+    assert!(success(&p.is) && success(&p.rs));
+    // An old IKE_SA_INIT request replayed at the established responder is rejected.
+    assert!(p.deliver_to_r(&init[0]).is_empty());
+    assert_eq!(p.rs.installs.len(), 1);
+}
+
+#[test]
+fn retransmissions_run_out_into_a_timeout() {
+    let cfg = format!("{PSK}retransmit_ms = 100\nmax_retransmits = 2\n");
+    let mut p = Pair::new(&cfg, &cfg);
+    p.start();
+    for _ in 0..10 {
+        let Some(t) = p.i.poll_timeout() else { break };
+        p.now = t;
+        p.i.handle_timeout(t);
+        let mut w = vec![];
+        drain(p.i.as_mut(), &mut p.is, &mut w);
+    }
+    assert_eq!(failure(&p.is), Some(FailureReason::Timeout { attempts: 3 }));
+    assert_eq!(p.is.sent.len(), 3);
+    // 100 + 200 + 400 ms.
+    assert_eq!(p.now, Instant::ZERO + Duration::from_millis(700));
+}
+
+#[test]
+fn a_tampered_ike_auth_is_dropped_and_the_genuine_one_still_works() {
+    let mut p = Pair::new(PSK, PSK);
+    let init = p.start();
+    let resp = p.deliver_to_r(&init[0]);
+    let auth = p.deliver_to_i(&resp[0]);
+    for pos in [28 + 4, auth[0].len() / 2, auth[0].len() - 1] {
+        let mut bad = auth[0].clone();
+        bad[pos] ^= 0x01;
+        assert!(
+            p.deliver_to_r(&bad).is_empty(),
+            "tampered at {pos} was answered"
+        );
+    }
+    // Truncations never panic and are never answered.
+    for n in 0..auth[0].len() {
+        assert!(p.deliver_to_r(&auth[0][..n]).is_empty());
+    }
+    let ok = p.deliver_to_r(&auth[0]);
+    p.deliver_to_i(&ok[0]);
+    assert!(success(&p.is) && success(&p.rs));
+}
+
+#[test]
+fn delete_tells_the_peer_which_removes_its_keys() {
+    let mut p = Pair::new(PSK, PSK);
+    p.run();
+    assert!(success(&p.rs));
+    p.i.delete(p.now);
+    let mut w = vec![];
+    drain(p.i.as_mut(), &mut p.is, &mut w);
+    assert_eq!(w.len(), 1, "one INFORMATIONAL with a Delete");
+    assert_eq!(p.is.removals, 1);
+    let reply = p.deliver_to_r(&w[0]);
+    assert_eq!(reply.len(), 1, "the delete is answered");
+    assert_eq!(p.rs.removals, 1);
+    assert!(p.r.as_ref().unwrap().is_closed());
+    assert!(p.i.is_closed());
+}
+
+#[test]
+fn garbage_never_panics_and_never_creates_a_responder() {
+    let rf = factory(PSK);
+    for len in 0u8..64 {
+        let junk: Vec<u8> = (0..len)
+            .map(|i: u8| i.wrapping_mul(37).wrapping_add(11))
+            .collect();
+        assert!(
+            rf.new_responder(ctx(R, I, Role::Responder, 5, 0), &junk)
+                .is_err()
+        );
+    }
+    // A response, or a request with another exchange type, is no first message.
+    let mut p = Pair::new(PSK, PSK);
+    let init = p.start();
+    let resp = p.deliver_to_r(&init[0]);
+    assert!(
+        rf.new_responder(ctx(R, I, Role::Responder, 6, 0), &resp[0])
+            .is_err()
+    );
+}
