@@ -5,12 +5,16 @@ pub mod sim;
 // Link the KMPs the cargo features select; each registers itself with the registry.
 #[cfg(feature = "kmp-dragonfly")]
 use kmp_dragonfly as _;
+#[cfg(feature = "kmp-ikev2")]
+use kmp_ikev2 as _;
 
 /// The KMP crates this build links, by cargo feature, with the registry name each must
 /// register: the startup self-check ([`check_linked_kmps`]) holds the build to it.
 pub const LINKED_KMPS: &[(&str, &str)] = &[
     #[cfg(feature = "kmp-dragonfly")]
     ("kmp-dragonfly", "dragonfly"),
+    #[cfg(feature = "kmp-ikev2")]
+    ("kmp-ikev2", "ikev2"),
 ];
 
 /// The startup self-check of static registration: every KMP feature enabled in this build

@@ -225,6 +225,10 @@ pub fn builtin_configs(name: &str) -> (String, String) {
                 .into(),
             "password = \"kmp-sim shared password\"\nexpect_group_key = true\n".into(),
         ),
+        "ikev2" => {
+            let c = "psk = \"kmp-sim shared secret\"\n".to_string();
+            (c.clone(), c)
+        }
         "vendor-psk" => {
             let c = "psk_hex = \"000102030405060708090a0b0c0d0e0f\"\n".to_string();
             (c.clone(), c)

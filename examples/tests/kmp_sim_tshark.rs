@@ -27,11 +27,23 @@ fn count(args: &[String], filter: &str) -> usize {
 
 #[test]
 fn tshark_decodes_and_decrypts_a_kmp_sim_capture() {
+    capture_and_check("dragonfly", 5, 7);
+}
+
+/// The same with IKEv2: two directional keys per node (each logged once).
+#[test]
+fn tshark_decodes_and_decrypts_an_ikev2_capture() {
+    capture_and_check("ikev2", 3, 12);
+}
+
+fn capture_and_check(kmp: &str, kmp_id: u8, keys_logged: usize) {
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("sim.pcap");
     let keys = dir.path().join("sim.keys");
     let out = Command::new(env!("CARGO_BIN_EXE_kmp-sim"))
-        .args(["--nodes", "6", "--seed", "3", "--quiet", "--json", "--pcap"])
+        .args([
+            "--nodes", "6", "--seed", "3", "--quiet", "--json", "--kmp", kmp, "--pcap",
+        ])
         .arg(&pcap)
         .arg("--keylog")
         .arg(&keys)
@@ -48,8 +60,8 @@ fn tshark_decodes_and_decrypts_a_kmp_sim_capture() {
 
     let mut args = vec!["-r".to_string(), pcap.display().to_string()];
     let log = std::fs::read_to_string(&keys).unwrap();
-    // 6 pairwise keys (each installed at both ends, logged once) and the group key.
-    assert_eq!(log.lines().count(), 7, "{log}");
+    // Pairwise keys are installed at both ends and logged once.
+    assert_eq!(log.lines().count(), keys_logged, "{log}");
     let plain_args = args.clone();
     for line in log.lines() {
         args.extend(["-o".into(), format!("uat:ieee802154_keys:{line}")]);
@@ -64,9 +76,10 @@ fn tshark_decodes_and_decrypts_a_kmp_sim_capture() {
         count(&args, "_ws.malformed || _ws.expert.severity >= error"),
         0
     );
-    // Every KMP frame is seen as an MPX IE carrying KMP ID 5 (Dragonfly).
-    let kmp_frames = count(&args, "wpan.mpx.kmp.id == 5");
-    assert!(kmp_frames >= 6 * 5, "{kmp_frames}");
+    // The KMP's frames are seen as MPX IEs carrying its KMP ID (first fragments and whole
+    // frames carry the KMP ID).
+    let kmp_frames = count(&args, &format!("wpan.mpx.kmp.id == {kmp_id}"));
+    assert!(kmp_frames >= 6 * 4, "{kmp_frames}");
     // Every secured frame is a data frame, and every one of them decrypts.
     let secured = count(&args, "wpan.security == 1");
     assert!(secured >= 18, "{secured}");

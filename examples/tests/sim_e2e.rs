@@ -146,3 +146,20 @@ fn dynamic_plugin_joins_in_the_simulator() {
     assert_complete(&r, 5, 3);
     assert!(r.kmp.contains("vendor-psk"), "{}", r.kmp);
 }
+
+/// IKEv2 (KMP ID 3) over MPX: IKE_SA_INIT and IKE_AUTH are fragmented by MPX, the child SA's
+/// directional keys protect the data frames; some loss on the way.
+#[test]
+fn ikev2_joins_over_mpx_and_its_child_sa_keys_protect_the_data() {
+    let r = sim(SimOptions {
+        nodes: 10,
+        kmp: "ikev2".into(),
+        loss: 0.05,
+        seed: 9,
+        ..SimOptions::default()
+    });
+    assert_complete(&r, 10, 3);
+    assert!(r.kmp.contains("ikev2"), "{}", r.kmp);
+    // Four IKE messages per join at least (two requests, two responses).
+    assert!(r.kmp_datagrams >= 40, "{r:?}");
+}
