@@ -20,6 +20,7 @@ pub use radio::{FrameTap, MacPort, RadioDriver, RadioRx, RadioTx, RadioTxDone};
 pub mod kmp_host;
 pub mod mpx_actor;
 pub mod pib_actor;
+pub mod routing_keys;
 
 pub use kmp_host::{
     GetHostStats, HostCounters, HostStats, KmpAccept, KmpCreate, KmpDelete, KmpEvent, KmpHost,
@@ -32,4 +33,9 @@ pub use mpx_actor::{
 pub use pib_actor::{
     ClosePib, DeleteSa, GetPib, InsertSa, InstallKeys, KeyLogSink, Maintain, PibActor, RekeySa,
     RemoveKeys, RevokeSa, SetDevice, SetIdentity, SetSecurityLevel,
+};
+pub use routing_keys::{
+    DeleteRoutingSa, GenerateRoutingSa, GetRoutingSa, InsertRoutingSa, RekeyRoutingSa,
+    RevokeRoutingSa, RoutingKeyError, RoutingKeyEvent, RoutingKeyTable, RoutingProtocol,
+    SubscribeRoutingKeys,
 };
