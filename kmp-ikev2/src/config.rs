@@ -9,7 +9,17 @@
 //! half_open_cookie_threshold = 32     # responder asks for cookies above this many half-open SAs
 //! nonce_len = 32
 //! min_security_level = 6              # of the installed link keys
+//! local_id = "fqdn:initiator.test"    # default: our EUI-64 as ID_KEY_ID (DECISIONS I3)
+//! remote_id = "fqdn:responder.test"   # if given, the peer's ID must be exactly this
+//! local_ts = ["127.0.0.1/32"]         # child SA traffic selectors; default ["::/0"]
+//! remote_ts = ["127.0.0.1/32"]
 //! ```
+//!
+//! Identities (DECISIONS I5): `fqdn:NAME` (ID_FQDN), `email:USER@HOST` (ID_RFC822_ADDR),
+//! `ipv4:A.B.C.D` (ID_IPV4_ADDR), `ipv6:ADDR` (ID_IPV6_ADDR), `keyid:HEX` (ID_KEY_ID) and `eui64`
+//! (our own EUI-64 as ID_KEY_ID, the default). Traffic selectors (DECISIONS I6) are IPv4 or IPv6
+//! prefixes, all protocols and ports; over 802.15.9 they select nothing, over UDP they must
+//! intersect what the peer (e.g. strongSwan, which narrows) configured.
 //!
 //! Proposals use strongSwan's spelling so a configuration can be checked against a strongSwan
 //! peer with the same string: encryption `aes128ccm8`, `aes128ccm16`, `aes128gcm16`, `aes128`
@@ -25,6 +35,101 @@ use kmp_api::time::Duration;
 use serde::Deserialize;
 
 use crate::crypto::{DhGroup, EncrAlg, IntegAlg, PrfAlg};
+use crate::wire::TrafficSelector;
+
+/// An IKE identity (RFC 7296 §3.5) as configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdentityConfig {
+    /// Our EUI-64 as an 8-octet ID_KEY_ID (the default, DECISIONS I3).
+    Eui64,
+    /// An explicit ID Type and Identification Data.
+    Explicit {
+        /// ID Type (1 IPv4, 2 FQDN, 3 RFC 822, 5 IPv6, 11 KEY_ID).
+        id_type: u8,
+        /// Identification Data.
+        data: Vec<u8>,
+    },
+}
+
+/// Parses an identity: `eui64`, `fqdn:NAME`, `email:ADDR`, `ipv4:ADDR`, `ipv6:ADDR` or
+/// `keyid:HEX`.
+pub fn parse_identity(s: &str) -> Result<IdentityConfig, SessionError> {
+    if s == "eui64" {
+        return Ok(IdentityConfig::Eui64);
+    }
+    let (kind, value) = s
+        .split_once(':')
+        .ok_or_else(|| bad(format!("identity {s:?}: expected TYPE:VALUE or eui64")))?;
+    let (id_type, data) = match kind {
+        "fqdn" => (2, value.as_bytes().to_vec()),
+        "email" | "rfc822" => (3, value.as_bytes().to_vec()),
+        "ipv4" => {
+            let a: std::net::Ipv4Addr = value
+                .parse()
+                .map_err(|_| bad(format!("identity {s:?}: not an IPv4 address")))?;
+            (1, a.octets().to_vec())
+        }
+        "ipv6" => {
+            let a: std::net::Ipv6Addr = value
+                .parse()
+                .map_err(|_| bad(format!("identity {s:?}: not an IPv6 address")))?;
+            (5, a.octets().to_vec())
+        }
+        "keyid" => (
+            11,
+            hex_decode(value).ok_or_else(|| bad(format!("identity {s:?}: keyid is not hex")))?,
+        ),
+        _ => return Err(bad(format!("identity {s:?}: unknown type {kind:?}"))),
+    };
+    if data.is_empty() {
+        return Err(bad(format!("identity {s:?}: empty")));
+    }
+    Ok(IdentityConfig::Explicit { id_type, data })
+}
+
+/// Parses a traffic selector prefix (`127.0.0.1/32`, `0.0.0.0/0`, `::/0`, `fe80::/64`; a bare
+/// address is a host): all protocols and ports.
+pub fn parse_traffic_selector(s: &str) -> Result<TrafficSelector, SessionError> {
+    let (addr, len) = match s.split_once('/') {
+        Some((a, l)) => (
+            a,
+            Some(
+                l.parse::<u32>()
+                    .map_err(|_| bad(format!("traffic selector {s:?}: bad prefix length")))?,
+            ),
+        ),
+        None => (s, None),
+    };
+    let ip: std::net::IpAddr = addr
+        .parse()
+        .map_err(|_| bad(format!("traffic selector {s:?}: not an IP address")))?;
+    let (ts_type, octets) = match ip {
+        std::net::IpAddr::V4(a) => (7, a.octets().to_vec()),
+        std::net::IpAddr::V6(a) => (8, a.octets().to_vec()),
+    };
+    let bits = u32::try_from(octets.len() * 8).unwrap_or(u32::MAX);
+    let len = len.unwrap_or(bits);
+    if len > bits {
+        return Err(bad(format!("traffic selector {s:?}: prefix too long")));
+    }
+    let (mut start, mut end) = (octets.clone(), octets);
+    for (i, (s_o, e_o)) in start.iter_mut().zip(end.iter_mut()).enumerate() {
+        let first = u32::try_from(i * 8).unwrap_or(u32::MAX);
+        // How many leading bits of this octet belong to the prefix.
+        let keep = len.saturating_sub(first).min(8);
+        let mask = if keep == 0 { 0u8 } else { 0xffu8 << (8 - keep) };
+        *s_o &= mask;
+        *e_o |= !mask;
+    }
+    Ok(TrafficSelector {
+        ts_type,
+        ip_protocol: 0,
+        start_port: 0,
+        end_port: 0xffff,
+        start_address: start,
+        end_address: end,
+    })
+}
 
 /// One IKE SA proposal: the algorithms of all four transform types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,6 +268,16 @@ struct Raw {
     min_security_level: u8,
     #[serde(default)]
     key_lifetime_secs: u64,
+    local_id: Option<String>,
+    remote_id: Option<String>,
+    #[serde(default = "default_ts")]
+    local_ts: Vec<String>,
+    #[serde(default = "default_ts")]
+    remote_ts: Vec<String>,
+}
+
+fn default_ts() -> Vec<String> {
+    vec!["::/0".into()]
 }
 
 fn default_ike() -> Vec<String> {
@@ -208,6 +323,15 @@ pub struct Ikev2Config {
     pub min_security_level: SecurityLevel,
     /// Lifetime of the installed keys (`None`: no expiry).
     pub key_lifetime: Option<Duration>,
+    /// Our identity (IDi or IDr).
+    pub local_id: IdentityConfig,
+    /// The identity the peer must present; `None` accepts any (the PSK still has to match).
+    pub remote_id: Option<IdentityConfig>,
+    /// Our side of the child SA's traffic selectors (TSi on the initiator, TSr on the
+    /// responder).
+    pub local_ts: Vec<TrafficSelector>,
+    /// The peer's side of the child SA's traffic selectors.
+    pub remote_ts: Vec<TrafficSelector>,
 }
 
 impl std::fmt::Debug for Ikev2Config {
@@ -225,6 +349,10 @@ impl std::fmt::Debug for Ikev2Config {
             .field("nonce_len", &self.nonce_len)
             .field("min_security_level", &self.min_security_level)
             .field("key_lifetime", &self.key_lifetime)
+            .field("local_id", &self.local_id)
+            .field("remote_id", &self.remote_id)
+            .field("local_ts", &self.local_ts)
+            .field("remote_ts", &self.remote_ts)
             .finish()
     }
 }
@@ -267,7 +395,22 @@ impl Ikev2Config {
         {
             return Err(bad("nonce_len below half the PRF key size".into()));
         }
+        if raw.local_ts.is_empty() || raw.remote_ts.is_empty() {
+            return Err(bad("local_ts and remote_ts must not be empty".into()));
+        }
+        let ts = |v: &[String]| {
+            v.iter()
+                .map(|s| parse_traffic_selector(s))
+                .collect::<Result<Vec<_>, _>>()
+        };
         Ok(Ikev2Config {
+            local_id: raw
+                .local_id
+                .as_deref()
+                .map_or(Ok(IdentityConfig::Eui64), parse_identity)?,
+            remote_id: raw.remote_id.as_deref().map(parse_identity).transpose()?,
+            local_ts: ts(&raw.local_ts)?,
+            remote_ts: ts(&raw.remote_ts)?,
             psk: psk.map(Arc::new),
             ike_proposals,
             child_proposals: raw
@@ -358,5 +501,62 @@ mod tests {
         assert!(Ikev2Config::from_toml("ike_proposals = []").is_err());
         let dbg = format!("{:?}", Ikev2Config::from_toml("psk = \"hidden\"").unwrap());
         assert!(!dbg.contains("hidden"), "{dbg}");
+    }
+
+    #[test]
+    fn identities_and_selectors() {
+        assert_eq!(parse_identity("eui64").unwrap(), IdentityConfig::Eui64);
+        assert_eq!(
+            parse_identity("fqdn:a.test").unwrap(),
+            IdentityConfig::Explicit {
+                id_type: 2,
+                data: b"a.test".to_vec()
+            }
+        );
+        assert_eq!(
+            parse_identity("keyid:0215").unwrap(),
+            IdentityConfig::Explicit {
+                id_type: 11,
+                data: vec![2, 0x15]
+            }
+        );
+        assert_eq!(
+            parse_identity("ipv4:127.0.0.1").unwrap(),
+            IdentityConfig::Explicit {
+                id_type: 1,
+                data: vec![127, 0, 0, 1]
+            }
+        );
+        for bad in [
+            "",
+            "fqdn:",
+            "keyid:xy",
+            "ipv4:1.2.3",
+            "x:y",
+            "initiator.test",
+        ] {
+            assert!(parse_identity(bad).is_err(), "{bad}");
+        }
+        let t = parse_traffic_selector("10.1.2.3/16").unwrap();
+        assert_eq!((t.ts_type, t.start_port, t.end_port), (7, 0, 0xffff));
+        assert_eq!(t.start_address, vec![10, 1, 0, 0]);
+        assert_eq!(t.end_address, vec![10, 1, 255, 255]);
+        let t = parse_traffic_selector("127.0.0.1").unwrap();
+        assert_eq!(t.start_address, t.end_address);
+        let t = parse_traffic_selector("10.1.2.3/13").unwrap();
+        assert_eq!(t.start_address, vec![10, 0, 0, 0]);
+        assert_eq!(t.end_address, vec![10, 7, 255, 255]);
+        let t = parse_traffic_selector("::/0").unwrap();
+        assert_eq!((t.ts_type, t.end_address), (8, vec![0xff; 16]));
+        assert!(parse_traffic_selector("1.2.3.4/33").is_err());
+        assert!(parse_traffic_selector("nope/3").is_err());
+        let c = Ikev2Config::from_toml(
+            "local_id = \"fqdn:i.test\"\nremote_id = \"fqdn:r.test\"\nlocal_ts = [\"127.0.0.1/32\"]",
+        )
+        .unwrap();
+        assert_eq!(c.local_ts.len(), 1);
+        assert_eq!(c.remote_ts[0].ts_type, 8);
+        assert!(c.remote_id.is_some());
+        assert!(Ikev2Config::from_toml("local_ts = []").is_err());
     }
 }

@@ -2,10 +2,11 @@
 //! the message codec ([`wire`]), the cryptographic transforms and key schedule ([`crypto`]),
 //! the configuration ([`config`]) and the sessions ([`session`]: IKE_SA_INIT and IKE_AUTH with
 //! shared-key authentication, one child SA whose keys become 802.15.4 link keys,
-//! INFORMATIONAL). Still to come: CREATE_CHILD_SA rekeying, certificates and raw public keys,
-//! the RKMP routing-key profile and the UDP binding.
+//! INFORMATIONAL) and the UDP binding ([`udp`], tested against strongSwan). Still to come:
+//! CREATE_CHILD_SA rekeying, certificates and raw public keys, the RKMP routing-key profile.
 
 pub mod config;
 pub mod crypto;
 pub mod session;
+pub mod udp;
 pub mod wire;

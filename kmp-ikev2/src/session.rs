@@ -23,7 +23,7 @@ use kmp_api::session::{
 };
 use kmp_api::{ExtendedAddress, Instant, KmpId};
 
-use crate::config::{ChildProposal, IkeProposal, Ikev2Config};
+use crate::config::{ChildProposal, IdentityConfig, IkeProposal, Ikev2Config};
 use crate::crypto::{
     DhGroup, DhPrivate, EncrAlg, IkeSaKeys, IntegAlg, PrfAlg, SkCipher, child_keymat,
     derive_ike_sa_keys, psk_auth,
@@ -156,19 +156,44 @@ fn read_child_proposal(p: &Proposal) -> Option<(ChildProposal, [u8; 4])> {
     (encr.is_aead() == (integ == IntegAlg::None)).then_some((ChildProposal { encr, integ }, spi))
 }
 
-fn any_selector() -> TsPayload {
-    // Over 802.15.9 there is no IP traffic to select (DECISIONS I1); RFC 7296 still wants
-    // TSi/TSr in IKE_AUTH, so both name everything (IPv6, all protocols and ports).
-    TsPayload {
-        selectors: vec![TrafficSelector {
-            ts_type: 8,
-            ip_protocol: 0,
-            start_port: 0,
-            end_port: 0xffff,
-            start_address: vec![0; 16],
-            end_address: vec![0xff; 16],
-        }],
+/// The intersection of two selectors of the same type, if not empty.
+fn intersect(a: &TrafficSelector, b: &TrafficSelector) -> Option<TrafficSelector> {
+    if a.ts_type != b.ts_type || a.start_address.len() != b.start_address.len() {
+        return None;
     }
+    let ip_protocol = match (a.ip_protocol, b.ip_protocol) {
+        (0, p) | (p, 0) => p,
+        (p, q) if p == q => p,
+        _ => return None,
+    };
+    let (start_port, end_port) = (a.start_port.max(b.start_port), a.end_port.min(b.end_port));
+    // Addresses of equal length compare as big-endian numbers.
+    let start_address = a.start_address.clone().max(b.start_address.clone());
+    let end_address = a.end_address.clone().min(b.end_address.clone());
+    (start_port <= end_port && start_address <= end_address).then_some(TrafficSelector {
+        ts_type: a.ts_type,
+        ip_protocol,
+        start_port,
+        end_port,
+        start_address,
+        end_address,
+    })
+}
+
+/// Responder narrowing (RFC 7296 §2.9): every non-empty intersection of an offered selector
+/// with a configured one (DECISIONS I6).
+fn narrow(offered: &[TrafficSelector], ours: &[TrafficSelector]) -> Vec<TrafficSelector> {
+    let mut out: Vec<TrafficSelector> = Vec::new();
+    for o in offered {
+        for c in ours {
+            if let Some(t) = intersect(o, c)
+                && !out.contains(&t)
+            {
+                out.push(t);
+            }
+        }
+    }
+    out
 }
 
 fn notify_payload(notify_type: u16, data: Vec<u8>) -> Payload {
@@ -195,10 +220,17 @@ fn error_notify(payloads: &[Payload]) -> Option<u16> {
     })
 }
 
-fn our_id(local: ExtendedAddress) -> IdPayload {
-    IdPayload {
-        id_type: ID_KEY_ID,
-        data: local.0.to_vec(),
+fn id_payload(id: &IdentityConfig, local: ExtendedAddress) -> IdPayload {
+    match id {
+        // Over 802.15.9 a device names itself by its EUI-64 (DECISIONS I3).
+        IdentityConfig::Eui64 => IdPayload {
+            id_type: ID_KEY_ID,
+            data: local.0.to_vec(),
+        },
+        IdentityConfig::Explicit { id_type, data } => IdPayload {
+            id_type: *id_type,
+            data: data.clone(),
+        },
     }
 }
 
@@ -489,6 +521,19 @@ impl Ikev2Session {
         )?)
     }
 
+    fn our_id(&self) -> IdPayload {
+        id_payload(&self.cfg.local_id, self.local)
+    }
+
+    /// Whether the peer's ID is the configured `remote_id` (any ID when none is configured;
+    /// `eui64` then means the peer's EUI-64 as ID_KEY_ID). DECISIONS I5.
+    fn peer_id_ok(&self, id: &IdPayload) -> bool {
+        self.cfg
+            .remote_id
+            .as_ref()
+            .is_none_or(|want| id_payload(want, self.peer) == *id)
+    }
+
     // ----- initiator -----
 
     fn start_initiator(&mut self, now: Instant, group: DhGroup) -> Result<(), SessionError> {
@@ -674,7 +719,7 @@ impl Ikev2Session {
             g_ir.expose(),
         )?;
         // IKE_AUTH request: SK{IDi, AUTH, SA, TSi, TSr}.
-        let id = our_id(self.local);
+        let id = self.our_id();
         let auth = self.auth_data(&sa, true, &request, &id)?;
         let child_spi: [u8; 4] = self.random()?;
         let child_proposals = self
@@ -695,8 +740,12 @@ impl Ikev2Session {
             Payload::Sa(SaPayload {
                 proposals: child_proposals,
             }),
-            Payload::TsI(any_selector()),
-            Payload::TsR(any_selector()),
+            Payload::TsI(TsPayload {
+                selectors: self.cfg.local_ts.clone(),
+            }),
+            Payload::TsR(TsPayload {
+                selectors: self.cfg.remote_ts.clone(),
+            }),
         ];
         let out = self.seal(&sa, ExchangeType::IkeAuth, false, 1, &inner)?;
         self.state = State::AuthSent {
@@ -722,7 +771,7 @@ impl Ikev2Session {
         if let Some(code) = error_notify(&inner) {
             self.fail(if code == notify::AUTHENTICATION_FAILED {
                 FailureReason::AuthenticationFailed
-            } else if code == notify::NO_PROPOSAL_CHOSEN {
+            } else if code == notify::NO_PROPOSAL_CHOSEN || code == notify::TS_UNACCEPTABLE {
                 // No common child SA: over 802.15.9 the child SA is the reason for the
                 // exchange (its keys are the link keys), so the join fails as a whole.
                 FailureReason::NegotiationFailed
@@ -733,12 +782,16 @@ impl Ikev2Session {
             });
             return Ok(());
         }
-        let (mut idr, mut auth, mut sa_p) = (None, None, None);
+        let (mut idr, mut auth, mut sa_p, mut has_ts) = (None, None, None, (false, false));
         for p in &inner {
             match p {
                 Payload::IdR(i) => idr = Some(i),
                 Payload::Auth(a) => auth = Some(a),
                 Payload::Sa(s) => sa_p = Some(s),
+                Payload::TsI(t) => has_ts.0 = !t.selectors.is_empty(),
+                Payload::TsR(t) => has_ts.1 = !t.selectors.is_empty(),
+                // Status notifies (INITIAL_CONTACT, ESP_TFC_PADDING_NOT_SUPPORTED, …) and
+                // anything else we do not use are ignored (DECISIONS I7).
                 _ => {}
             }
         }
@@ -747,11 +800,22 @@ impl Ikev2Session {
                 "IKE_AUTH response lacks IDr or AUTH".into(),
             ));
         };
+        if !self.peer_id_ok(idr) {
+            tracing::warn!(peer = %self.peer, "IKE_AUTH: the responder's ID is not the configured remote_id");
+            self.fail(FailureReason::AuthenticationFailed);
+            return Ok(());
+        }
         let expected = self.auth_data(sa, false, init_response, idr)?;
         if auth.method != AUTH_SHARED_KEY || !kmp_api::crypto::ct_eq(expected.expose(), &auth.data)
         {
             tracing::warn!(peer = %self.peer, "IKE_AUTH: the responder's AUTH does not verify");
             self.fail(FailureReason::AuthenticationFailed);
+            return Ok(());
+        }
+        if has_ts != (true, true) {
+            self.fail(FailureReason::ProtocolViolation(
+                "IKE_AUTH response with a child SA lacks TSi or TSr".into(),
+            ));
             return Ok(());
         }
         let chosen = sa_p.and_then(|s| match s.proposals.as_slice() {
@@ -887,12 +951,17 @@ impl Ikev2Session {
             return Err(internal("state"));
         };
         let inner = self.open(sa, raw)?;
-        let (mut idi, mut auth, mut sa_p) = (None, None, None);
+        let (mut idi, mut auth, mut sa_p, mut tsi, mut tsr) = (None, None, None, None, None);
         for p in &inner {
             match p {
                 Payload::IdI(i) => idi = Some(i),
                 Payload::Auth(a) => auth = Some(a),
                 Payload::Sa(s) => sa_p = Some(s),
+                Payload::TsI(t) => tsi = Some(t),
+                Payload::TsR(t) => tsr = Some(t),
+                // IDr (the initiator's guess of our ID), status notifies (INITIAL_CONTACT,
+                // MOBIKE_SUPPORTED, ESP_TFC_PADDING_NOT_SUPPORTED, NON_FIRST_FRAGMENTS_ALSO, …)
+                // and anything else we do not use are ignored (DECISIONS I7).
                 _ => {}
             }
         }
@@ -905,9 +974,12 @@ impl Ikev2Session {
             return Err(internal("state"));
         };
         let expected = self.auth_data(sa, true, request, idi)?;
-        if auth.method != AUTH_SHARED_KEY || !kmp_api::crypto::ct_eq(expected.expose(), &auth.data)
+        let id_ok = self.peer_id_ok(idi);
+        if !id_ok
+            || auth.method != AUTH_SHARED_KEY
+            || !kmp_api::crypto::ct_eq(expected.expose(), &auth.data)
         {
-            tracing::warn!(peer = %self.peer, "IKE_AUTH: the initiator's AUTH does not verify");
+            tracing::warn!(peer = %self.peer, id_ok, "IKE_AUTH: the initiator's ID or AUTH does not verify");
             let reply = self.seal(
                 sa,
                 ExchangeType::IkeAuth,
@@ -938,10 +1010,33 @@ impl Ikev2Session {
             self.fail(FailureReason::NegotiationFailed);
             return Ok(());
         };
+        let narrowed = (
+            narrow(
+                tsi.map(|t| t.selectors.as_slice()).unwrap_or_default(),
+                &self.cfg.remote_ts,
+            ),
+            narrow(
+                tsr.map(|t| t.selectors.as_slice()).unwrap_or_default(),
+                &self.cfg.local_ts,
+            ),
+        );
+        if narrowed.0.is_empty() || narrowed.1.is_empty() {
+            tracing::warn!(peer = %self.peer, "IKE_AUTH: no common traffic selectors");
+            let reply = self.seal(
+                sa,
+                ExchangeType::IkeAuth,
+                true,
+                1,
+                &[notify_payload(notify::TS_UNACCEPTABLE, vec![])],
+            )?;
+            self.send_response(1, reply);
+            self.fail(FailureReason::NegotiationFailed);
+            return Ok(());
+        }
         let State::InitAnswered { response, .. } = &self.state else {
             return Err(internal("state"));
         };
-        let id = our_id(self.local);
+        let id = self.our_id();
         let our_auth = self.auth_data(sa, false, response, &id)?;
         let spi_r: [u8; 4] = self.random()?;
         let mut p = child_proposal_payload(number, &child, spi_r);
@@ -953,8 +1048,12 @@ impl Ikev2Session {
                 data: our_auth.expose().to_vec(),
             }),
             Payload::Sa(SaPayload { proposals: vec![p] }),
-            Payload::TsI(any_selector()),
-            Payload::TsR(any_selector()),
+            Payload::TsI(TsPayload {
+                selectors: narrowed.0,
+            }),
+            Payload::TsR(TsPayload {
+                selectors: narrowed.1,
+            }),
         ];
         let reply = self.seal(sa, ExchangeType::IkeAuth, true, 1, &inner)?;
         self.send_response(1, reply);
