@@ -332,6 +332,10 @@ pub struct Ikev2Config {
     pub local_ts: Vec<TrafficSelector>,
     /// The peer's side of the child SA's traffic selectors.
     pub remote_ts: Vec<TrafficSelector>,
+    /// Set by the UDP binding, never from TOML: our and the peer's UDP address, for the
+    /// NAT_DETECTION notifies in IKE_SA_INIT (RFC 7296 §2.23, DECISIONS I9). `None` over
+    /// 802.15.9, where they are omitted.
+    pub nat_detection: Option<(std::net::SocketAddr, std::net::SocketAddr)>,
 }
 
 impl std::fmt::Debug for Ikev2Config {
@@ -353,6 +357,7 @@ impl std::fmt::Debug for Ikev2Config {
             .field("remote_id", &self.remote_id)
             .field("local_ts", &self.local_ts)
             .field("remote_ts", &self.remote_ts)
+            .field("nat_detection", &self.nat_detection)
             .finish()
     }
 }
@@ -411,6 +416,7 @@ impl Ikev2Config {
             remote_id: raw.remote_id.as_deref().map(parse_identity).transpose()?,
             local_ts: ts(&raw.local_ts)?,
             remote_ts: ts(&raw.remote_ts)?,
+            nat_detection: None,
             psk: psk.map(Arc::new),
             ike_proposals,
             child_proposals: raw

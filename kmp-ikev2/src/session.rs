@@ -205,6 +205,35 @@ fn notify_payload(notify_type: u16, data: Vec<u8>) -> Payload {
     })
 }
 
+/// NAT_DETECTION_*_IP data (RFC 7296 §2.23): SHA-1(SPIi ‖ SPIr ‖ IP ‖ port).
+fn nat_hash(spi_i: &[u8; 8], spi_r: &[u8; 8], addr: std::net::SocketAddr) -> Vec<u8> {
+    let ip = match addr.ip() {
+        std::net::IpAddr::V4(a) => a.octets().to_vec(),
+        std::net::IpAddr::V6(a) => a.octets().to_vec(),
+    };
+    let data = [&spi_i[..], &spi_r[..], &ip, &addr.port().to_be_bytes()].concat();
+    openssl::sha::sha1(&data).to_vec()
+}
+
+/// The NAT_DETECTION_SOURCE_IP and _DESTINATION_IP notifies for a message from `local` to
+/// `remote`, when the UDP binding gave the addresses.
+fn nat_notifies(cfg: &Ikev2Config, spi_i: &[u8; 8], spi_r: &[u8; 8]) -> Vec<Payload> {
+    cfg.nat_detection
+        .map(|(local, remote)| {
+            vec![
+                notify_payload(
+                    notify::NAT_DETECTION_SOURCE_IP,
+                    nat_hash(spi_i, spi_r, local),
+                ),
+                notify_payload(
+                    notify::NAT_DETECTION_DESTINATION_IP,
+                    nat_hash(spi_i, spi_r, remote),
+                ),
+            ]
+        })
+        .unwrap_or_default()
+}
+
 fn find_notify(payloads: &[Payload], t: u16) -> Option<&NotifyPayload> {
     payloads.iter().find_map(|p| match p {
         Payload::Notify(n) if n.notify_type == t => Some(n),
@@ -581,6 +610,7 @@ impl Ikev2Session {
             data: dh.public(),
         }));
         payloads.push(Payload::Nonce(ni.clone()));
+        payloads.extend(nat_notifies(&self.cfg, &spi_i, &[0; 8]));
         let msg = Message {
             header: self.header(spi_i, [0; 8], ExchangeType::IkeSaInit, false, 0),
             payloads,
@@ -908,18 +938,24 @@ impl Ikev2Session {
         let nr = self.nonce()?;
         let mut chosen_payload = ike_proposal_payload(number, &chosen, &[]);
         chosen_payload.number = number;
+        let mut payloads = vec![
+            Payload::Sa(SaPayload {
+                proposals: vec![chosen_payload],
+            }),
+            Payload::Ke(KePayload {
+                group: chosen.dh.transform_id(),
+                data: dh.public(),
+            }),
+            Payload::Nonce(nr.clone()),
+        ];
+        // NAT detection only answers an initiator that asked (RFC 7296 §2.23); we never float
+        // ourselves and do not check the peer's hashes (DECISIONS I9).
+        if find_notify(&msg.payloads, notify::NAT_DETECTION_SOURCE_IP).is_some() {
+            payloads.extend(nat_notifies(&self.cfg, &spi_i, &spi_r));
+        }
         let reply = Message {
             header: self.header(spi_i, spi_r, ExchangeType::IkeSaInit, true, 0),
-            payloads: vec![
-                Payload::Sa(SaPayload {
-                    proposals: vec![chosen_payload],
-                }),
-                Payload::Ke(KePayload {
-                    group: chosen.dh.transform_id(),
-                    data: dh.public(),
-                }),
-                Payload::Nonce(nr.clone()),
-            ],
+            payloads,
         };
         let response = reply.emit();
         let sa = IkeSa::new(chosen, spi_i, spi_r, ni.clone(), nr, g_ir.expose())?;
@@ -1460,6 +1496,23 @@ impl Ikev2Factory {
     ) -> Result<Vec<u8>, SessionError> {
         let mac = PrfAlg::HmacSha256.prf(&self.cookie_secret, &[ni, &peer.0, spi_i].concat())?;
         Ok(mac.expose().get(..16).unwrap_or_default().to_vec())
+    }
+}
+
+impl Ikev2Factory {
+    /// The same factory (configuration and cookie secret) for sessions over UDP between
+    /// `local` and `remote`: they send NAT_DETECTION notifies (used by [`crate::udp`]).
+    pub fn for_udp(
+        &self,
+        local: std::net::SocketAddr,
+        remote: std::net::SocketAddr,
+    ) -> Ikev2Factory {
+        let mut cfg = (*self.cfg).clone();
+        cfg.nat_detection = Some((local, remote));
+        Ikev2Factory {
+            cfg: Arc::new(cfg),
+            cookie_secret: self.cookie_secret,
+        }
     }
 }
 

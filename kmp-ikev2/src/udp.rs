@@ -41,6 +41,8 @@ use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use kmp_api::session::{
     Action, KeyInstall, KmpFactory, KmpSession, Outcome, Role, SessionContext, SessionError,
 };
+
+use crate::session::Ikev2Factory;
 use kmp_api::{ExtendedAddress, Instant, RngHandle};
 
 /// The NAT-T port (RFC 3948): IKE messages there carry the non-ESP marker.
@@ -179,11 +181,12 @@ impl UdpEndpoint {
     pub fn connect(
         &mut self,
         peer_addr: SocketAddr,
-        factory: &dyn KmpFactory,
+        factory: &Ikev2Factory,
         ids: LinkIds,
         limit: std::time::Duration,
     ) -> Result<Run, UdpError> {
         let end = std::time::Instant::now() + limit;
+        let factory = factory.for_udp(self.local_addr()?, peer_addr);
         let mut session = factory.new_initiator(self.context(ids, Role::Initiator))?;
         session.start(self.now())?;
         let mut run = Run {
@@ -201,7 +204,7 @@ impl UdpEndpoint {
     /// or `limit` passes.
     pub fn accept(
         &mut self,
-        factory: &dyn KmpFactory,
+        factory: &Ikev2Factory,
         ids: LinkIds,
         limit: std::time::Duration,
     ) -> Result<Run, UdpError> {
@@ -215,7 +218,10 @@ impl UdpEndpoint {
                 continue;
             };
             let pdu = buf.get(range).unwrap_or(&[]);
-            let session = match factory.new_responder(self.context(ids, Role::Responder), pdu) {
+            let session = match factory
+                .for_udp(self.local_addr()?, from)
+                .new_responder(self.context(ids, Role::Responder), pdu)
+            {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::debug!(%from, error = %e, "UDP: first datagram refused");
@@ -295,6 +301,22 @@ impl UdpEndpoint {
             let now = self.now();
             match got {
                 Some((from, pdu)) if from == run.peer_addr => {
+                    if let Err(e) = run
+                        .session
+                        .handle_datagram(now, buf.get(pdu).unwrap_or(&[]))
+                    {
+                        tracing::debug!(%from, error = %e, "UDP: datagram dropped by the session");
+                    }
+                }
+                Some((from, pdu))
+                    if from.ip() == run.peer_addr.ip()
+                        && from.port() == NAT_T_PORT
+                        && run.peer_addr.port() != NAT_T_PORT =>
+                {
+                    // The peer moved to its NAT-T port after detecting a NAT (RFC 7296
+                    // §2.23); we answer there from now on, with the marker.
+                    tracing::debug!(%from, "UDP: peer floated to its NAT-T port");
+                    run.peer_addr = from;
                     if let Err(e) = run
                         .session
                         .handle_datagram(now, buf.get(pdu).unwrap_or(&[]))

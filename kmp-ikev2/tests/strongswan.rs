@@ -1,0 +1,429 @@
+//! Interop with strongSwan 5.9.8 over loopback UDP (the UDP binding, DECISIONS I8): our
+//! initiator against charon as responder with PSK and three IKE proposals (one of them sent
+//! straight to port 4500 with the non-ESP marker), a wrong PSK, and the child SA's keys compared
+//! with the ones charon derived (its `chd = 4` debug log). charon runs `kernel-libipsec`
+//! (userspace ESP on a TUN device) with `encap = yes`, so its child SA really is INSTALLED.
+//!
+//! Every test re-runs itself (this same test binary, `--exact NAME`) under `unshare -n` in a
+//! fresh network namespace that has only `lo`, so charon's 0.0.0.0 sockets and the TUN device
+//! of `kernel-libipsec` touch nothing outside and tests run in parallel. charon runs under
+//! `unshare -m` with a tmpfs on /run, a private strongswan.conf (explicit plugin list), a
+//! private vici socket and ports 1500/14500; it is killed when its guard drops (also on a
+//! panic), and the outer test kills the whole process group when its time limit passes. Root
+//! (or CAP_SYS_ADMIN + CAP_NET_ADMIN) is needed: without it the tests fail and say so.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kmp_api::ExtendedAddress;
+use kmp_api::session::{FailureReason, KeyDirection, Outcome};
+use kmp_ikev2::config::Ikev2Config;
+use kmp_ikev2::session::Ikev2Factory;
+use kmp_ikev2::udp::{LinkIds, Run, UdpEndpoint};
+
+const INNER: &str = "KMP_IKEV2_STRONGSWAN_INNER";
+const PSK: &str = "kmp-interop-test-psk-loopback";
+/// charon's IKE and NAT-T ports inside the namespace (the standard ones: strongSwan expects the
+/// non-ESP marker on every port but 500).
+const CHARON_PORT: u16 = 500;
+const CHARON_NATT_PORT: u16 = 4500;
+/// Outer limit per test: the inner run normally takes about a second.
+const TEST_LIMIT: Duration = Duration::from_secs(40);
+
+const US: ExtendedAddress = ExtendedAddress([0x02, 0x15, 0x09, 0, 0, 0, 0, 0x01]);
+const CHARON: ExtendedAddress = ExtendedAddress([0x02, 0x15, 0x09, 0, 0, 0, 0, 0x02]);
+
+/// Runs `body` inside a private lo-only network namespace (see the module docs).
+fn in_netns(name: &str, body: impl FnOnce()) {
+    if std::env::var_os(INNER).is_some() {
+        body();
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let log = std::env::temp_dir().join(format!("kmp-ike-ss-{}-{name}.out", std::process::id()));
+    let out = std::fs::File::create(&log).unwrap();
+    let started = Instant::now();
+    let mut child = Command::new("unshare")
+        .args([
+            "-n",
+            "--",
+            "sh",
+            "-c",
+            "ip link set lo up && ip addr add 10.154.10.1/32 dev lo && ip addr add 10.154.11.1/32 dev lo && exec \"$0\" \"$@\"",
+        ])
+        .arg(&exe)
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(INNER, "1")
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .process_group(0)
+        .spawn()
+        .expect("cannot run unshare (util-linux)");
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break Some(s);
+        }
+        if started.elapsed() > TEST_LIMIT {
+            // The whole group: the test binary and any charon it started.
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .status();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut text = String::new();
+    std::fs::File::open(&log)
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    let _ = std::fs::remove_file(&log);
+    println!("{text}");
+    if text.contains("unshare: unshare failed") || text.contains("RTNETLINK answers") {
+        panic!(
+            "could not create a private network namespace (unshare -n, ip link set lo up): \
+             these strongSwan interop tests must run as root (CAP_SYS_ADMIN, CAP_NET_ADMIN)"
+        );
+    }
+    match status {
+        None => panic!("{name}: no result within {TEST_LIMIT:?}; killed"),
+        Some(s) => assert!(s.success(), "{name}: inner run failed ({s})"),
+    }
+    println!("{name}: {:?} in its namespace", started.elapsed());
+}
+
+fn charon_binary() -> &'static str {
+    ["/usr/lib/ipsec/charon", "/usr/sbin/charon-systemd"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("strongSwan's charon is not installed (scripts/test.sh installs it)")
+}
+
+/// One charon daemon in the current namespace; killed on drop.
+struct Charon {
+    dir: PathBuf,
+    child: Child,
+    uri: String,
+}
+
+struct StrongswanSide<'a> {
+    ike_proposal: &'a str,
+    esp_proposal: &'a str,
+    psk: &'a str,
+    /// charon's IKE port, its NAT-T port and the port it initiates to.
+    ports: (u16, u16, u16),
+}
+
+impl Charon {
+    fn start(name: &str, side: &StrongswanSide<'_>) -> Charon {
+        let dir = std::env::temp_dir().join(format!("kmp-ike-ss-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let d = dir.display().to_string();
+        let uri = format!("unix://{d}/charon.vici");
+        let (p, pn) = (side.ports.0, side.ports.1);
+        // charon-systemd reads the `charon-systemd` section and falls back to `charon`.
+        let conf = format!(
+            r#"charon {{
+  load_modular = no
+  load = random nonce openssl pem pkcs1 pkcs8 x509 pubkey sha2 hmac kdf gcm aes kernel-libipsec kernel-netlink socket-default vici
+  port = {p}
+  port_nat_t = {pn}
+  install_routes = yes
+  install_virtual_ip = no
+  retransmit_timeout = 1
+  retransmit_tries = 2
+  plugins {{ vici {{ socket = {uri} }} }}
+  filelog {{ main {{ path = {d}/charon.log
+                   default = 1
+                   ike = 2
+                   cfg = 2
+                   net = 2
+                   chd = 4
+                   flush_line = yes }} }}
+}}
+"#
+        );
+        std::fs::write(dir.join("strongswan.conf"), conf).unwrap();
+        let swanctl = format!(
+            r#"connections {{
+  kmp {{
+    version = 2
+    local_addrs = 127.0.0.1
+    remote_addrs = 127.0.0.1
+    remote_port = {rp}
+    mobike = no
+    encap = yes
+    proposals = {ike}
+    local {{ auth = psk
+             id = responder.test }}
+    remote {{ auth = psk
+              id = initiator.test }}
+    children {{
+      kmp-child {{ local_ts = 10.154.10.1/32
+                   remote_ts = 10.154.11.1/32
+                   esp_proposals = {esp} }}
+    }}
+  }}
+}}
+secrets {{ ike-1 {{ id-1 = responder.test
+                   id-2 = initiator.test
+                   secret = "{psk}" }} }}
+"#,
+            ike = side.ike_proposal,
+            esp = side.esp_proposal,
+            psk = side.psk,
+            rp = side.ports.2,
+        );
+        std::fs::write(dir.join("swanctl.conf"), swanctl).unwrap();
+        let child = Command::new("unshare")
+            .args([
+                "-m",
+                "--",
+                "sh",
+                "-c",
+                "mount -t tmpfs tmpfs /run && exec \"$0\"",
+                charon_binary(),
+            ])
+            .env("STRONGSWAN_CONF", dir.join("strongswan.conf"))
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(dir.join("stdout.log")).unwrap())
+            .stderr(std::fs::File::create(dir.join("stderr.log")).unwrap())
+            .spawn()
+            .expect("cannot start charon");
+        let charon = Charon { dir, child, uri };
+        let t = Instant::now();
+        while !charon.dir.join("charon.vici").exists() {
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "charon did not open its vici socket; log:\n{}",
+                charon.log()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let out = charon.swanctl(&["--load-all", "--file", &format!("{d}/swanctl.conf")]);
+        assert!(out.0, "swanctl --load-all failed: {}", out.1);
+        charon
+    }
+
+    fn swanctl(&self, args: &[&str]) -> (bool, String) {
+        let out = Command::new("swanctl")
+            .args(args)
+            .args(["--uri", &self.uri])
+            .stdin(Stdio::null())
+            .output()
+            .expect("cannot run swanctl");
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("charon.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Charon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+fn our_factory(ike: &str, esp: &str, psk: &str) -> Ikev2Factory {
+    let toml = format!(
+        r#"psk = "{psk}"
+ike_proposals = ["{ike}"]
+child_proposals = ["{esp}"]
+local_id = "fqdn:initiator.test"
+remote_id = "fqdn:responder.test"
+local_ts = ["10.154.11.1/32"]
+remote_ts = ["10.154.10.1/32"]
+retransmit_ms = 500
+max_retransmits = 2
+"#
+    );
+    Ikev2Factory::new(Ikev2Config::from_toml(&toml).unwrap()).unwrap()
+}
+
+fn key(run: &Run, dir: KeyDirection) -> String {
+    let k = run.link_keys().expect("no keys installed");
+    hex::encode(
+        k.link_keys
+            .iter()
+            .find(|l| l.direction == dir)
+            .unwrap()
+            .key
+            .expose(),
+    )
+}
+
+/// The child SA's encryption keys charon logged at `chd = 4`: (initiator's, responder's), hex.
+fn charon_child_keys(log: &str) -> Option<(String, String)> {
+    let grab = |label: &str| -> Option<String> {
+        let start = log.find(label)?;
+        let mut hex = String::new();
+        for line in log.get(start..)?.lines().skip(1) {
+            // Hex dump lines: "   0: 01 02 ... 0F  ascii"
+            let Some((_, rest)) = line.split_once(": ") else {
+                break;
+            };
+            let bytes: Vec<&str> = rest
+                .split_whitespace()
+                .take_while(|t| t.len() == 2 && t.chars().all(|c| c.is_ascii_hexdigit()))
+                .collect();
+            if bytes.is_empty() || !line.trim_start().starts_with(char::is_numeric) {
+                break;
+            }
+            hex.extend(bytes);
+        }
+        Some(hex.to_lowercase())
+    };
+    Some((
+        grab("encryption initiator key")?,
+        grab("encryption responder key")?,
+    ))
+}
+
+fn initiate_against_charon(name: &str, ike: &str, esp: &str, port: u16) {
+    let charon = Charon::start(
+        name,
+        &StrongswanSide {
+            ike_proposal: ike,
+            esp_proposal: esp,
+            psk: PSK,
+            ports: (CHARON_PORT, CHARON_NATT_PORT, 600),
+        },
+    );
+    let t = Instant::now();
+    let mut ep = UdpEndpoint::bind("127.0.0.1:0").unwrap();
+    let peer: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let ids = LinkIds {
+        local: US,
+        peer: CHARON,
+    };
+    let run = ep
+        .connect(
+            peer,
+            &our_factory(ike, esp, PSK),
+            ids,
+            Duration::from_secs(10),
+        )
+        .unwrap();
+    println!("our initiator finished after {:?}", t.elapsed());
+    let log = charon.log();
+    assert!(
+        matches!(run.outcome(), Some(Outcome::Success(_))),
+        "{run:?}\ncharon log:\n{log}"
+    );
+    let (ok, sas) = charon.swanctl(&["--list-sas"]);
+    println!("swanctl --list-sas:\n{sas}");
+    assert!(ok);
+    assert!(sas.contains("ESTABLISHED"), "{sas}\n{log}");
+    assert!(
+        sas.contains("kmp-child") && sas.contains("INSTALLED"),
+        "{sas}\n{log}"
+    );
+    let established: Vec<&str> = log.lines().filter(|l| l.contains("established")).collect();
+    println!("charon: {established:#?}");
+    // Key agreement: our initiator's Transmit key is the I→R ESP key charon derived.
+    let (ki, kr) = charon_child_keys(&log).expect("charon logged no child SA keys");
+    println!("charon I→R {ki}\ncharon R→I {kr}");
+    assert!(ki.starts_with(&key(&run, KeyDirection::Transmit)), "{ki}");
+    assert!(kr.starts_with(&key(&run, KeyDirection::Receive)), "{kr}");
+}
+
+#[test]
+fn strongswan_responder_ccm8_ecp256() {
+    in_netns("strongswan_responder_ccm8_ecp256", || {
+        initiate_against_charon(
+            "ccm8",
+            "aes128ccm8-prfsha256-ecp256",
+            "aes128ccm8",
+            CHARON_PORT,
+        );
+    });
+}
+
+#[test]
+fn strongswan_responder_gcm16_modp2048() {
+    in_netns("strongswan_responder_gcm16_modp2048", || {
+        initiate_against_charon(
+            "gcm16",
+            "aes128gcm16-prfsha256-modp2048",
+            "aes128gcm16",
+            // Straight to the NAT-T port: every message with the non-ESP marker.
+            CHARON_NATT_PORT,
+        );
+    });
+}
+
+#[test]
+fn strongswan_responder_cbc_sha256() {
+    in_netns("strongswan_responder_cbc_sha256", || {
+        initiate_against_charon(
+            "cbc",
+            "aes128-sha256-prfsha256-ecp256",
+            "aes128-sha256",
+            CHARON_PORT,
+        );
+    });
+}
+
+#[test]
+fn strongswan_responder_wrong_psk() {
+    in_netns("strongswan_responder_wrong_psk", || {
+        let ike = "aes128ccm8-prfsha256-ecp256";
+        let charon = Charon::start(
+            "wrongpsk",
+            &StrongswanSide {
+                ike_proposal: ike,
+                esp_proposal: "aes128ccm8",
+                psk: PSK,
+                ports: (CHARON_PORT, CHARON_NATT_PORT, 600),
+            },
+        );
+        let mut ep = UdpEndpoint::bind("127.0.0.1:0").unwrap();
+        let run = ep
+            .connect(
+                format!("127.0.0.1:{CHARON_PORT}").parse().unwrap(),
+                &our_factory(ike, "aes128ccm8", "not the right key"),
+                LinkIds {
+                    local: US,
+                    peer: CHARON,
+                },
+                Duration::from_secs(10),
+            )
+            .unwrap();
+        let log = charon.log();
+        assert_eq!(
+            run.outcome(),
+            Some(&Outcome::Failure(FailureReason::AuthenticationFailed)),
+            "{run:?}\n{log}"
+        );
+        assert!(run.link_keys().is_none());
+        let failed: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("AUTHENTICATION_FAILED") || l.contains("failed"))
+            .collect();
+        println!("charon: {failed:#?}");
+        let (_, sas) = charon.swanctl(&["--list-sas"]);
+        assert!(!sas.contains("ESTABLISHED"), "{sas}");
+    });
+}
