@@ -29,7 +29,9 @@
 //!   configured they only name the peer in the key store.
 //! - **One peer.** The initiator only accepts datagrams from the address it sent to; the
 //!   responder takes the first datagram a [`KmpFactory::new_responder`] accepts and from then
-//!   on only listens to that address.
+//!   on only listens to that IP address; when the initiator floats to another port (its NAT-T
+//!   port after NAT detection), the responder answers there once the session has accepted a
+//!   message from it. We never float ourselves.
 //! - **Timers.** The socket's read timeout is the session's [`KmpSession::poll_timeout`] (and
 //!   the caller's overall limit), so retransmissions and the half-open timeout run as over MPX.
 //! - **Results.** Everything the session asked for except sending (InstallKeys, RemoveKeys,
@@ -309,19 +311,22 @@ impl UdpEndpoint {
                     }
                 }
                 Some((from, pdu))
-                    if from.ip() == run.peer_addr.ip()
-                        && from.port() == NAT_T_PORT
-                        && run.peer_addr.port() != NAT_T_PORT =>
+                    if from.ip() == run.peer_addr.ip() && run.session.role() == Role::Responder =>
                 {
-                    // The peer moved to its NAT-T port after detecting a NAT (RFC 7296
-                    // §2.23); we answer there from now on, with the marker.
-                    tracing::debug!(%from, "UDP: peer floated to its NAT-T port");
-                    run.peer_addr = from;
-                    if let Err(e) = run
+                    // An initiator that detected a NAT moves to its NAT-T port (RFC 7296
+                    // §2.23; strongSwan to its `port_nat_t`). Followed once the session has
+                    // accepted a message from there (integrity-checked from IKE_AUTH on).
+                    match run
                         .session
                         .handle_datagram(now, buf.get(pdu).unwrap_or(&[]))
                     {
-                        tracing::debug!(%from, error = %e, "UDP: datagram dropped by the session");
+                        Ok(()) => {
+                            tracing::debug!(%from, "UDP: the initiator moved to another port");
+                            run.peer_addr = from;
+                        }
+                        Err(e) => {
+                            tracing::debug!(%from, error = %e, "UDP: datagram from another port dropped");
+                        }
                     }
                 }
                 Some((from, _)) => {

@@ -1,8 +1,10 @@
 //! Interop with strongSwan 5.9.8 over loopback UDP (the UDP binding, DECISIONS I8): our
 //! initiator against charon as responder with PSK and three IKE proposals (one of them sent
 //! straight to port 4500 with the non-ESP marker), a wrong PSK, and the child SA's keys compared
-//! with the ones charon derived (its `chd = 4` debug log). charon runs `kernel-libipsec`
-//! (userspace ESP on a TUN device) with `encap = yes`, so its child SA really is INSTALLED.
+//! with the ones charon derived (its `chd = 4` debug log); and charon as initiator
+//! (`swanctl --initiate`, to our port 4500, floating to its NAT-T port for IKE_AUTH) against our
+//! responder. charon runs `kernel-libipsec` (userspace ESP on a TUN device) with `encap = yes`,
+//! so its child SA really is INSTALLED.
 //!
 //! Every test re-runs itself (this same test binary, `--exact NAME`) under `unshare -n` in a
 //! fresh network namespace that has only `lo`, so charon's 0.0.0.0 sockets and the TUN device
@@ -25,7 +27,7 @@ use kmp_api::ExtendedAddress;
 use kmp_api::session::{FailureReason, KeyDirection, Outcome};
 use kmp_ikev2::config::Ikev2Config;
 use kmp_ikev2::session::Ikev2Factory;
-use kmp_ikev2::udp::{LinkIds, Run, UdpEndpoint};
+use kmp_ikev2::udp::{self, LinkIds, Run, UdpEndpoint};
 
 const INNER: &str = "KMP_IKEV2_STRONGSWAN_INNER";
 const PSK: &str = "kmp-interop-test-psk-loopback";
@@ -262,6 +264,21 @@ max_retransmits = 2
     Ikev2Factory::new(Ikev2Config::from_toml(&toml).unwrap()).unwrap()
 }
 
+/// The same, as responder: the roles of the identities and selectors turn around.
+fn our_responder_factory(ike: &str, esp: &str) -> Ikev2Factory {
+    let toml = format!(
+        r#"psk = "{PSK}"
+ike_proposals = ["{ike}"]
+child_proposals = ["{esp}"]
+local_id = "fqdn:initiator.test"
+remote_id = "fqdn:responder.test"
+local_ts = ["10.154.11.1/32"]
+remote_ts = ["10.154.10.1/32"]
+"#
+    );
+    Ikev2Factory::new(Ikev2Config::from_toml(&toml).unwrap()).unwrap()
+}
+
 fn key(run: &Run, dir: KeyDirection) -> String {
     let k = run.link_keys().expect("no keys installed");
     hex::encode(
@@ -425,5 +442,79 @@ fn strongswan_responder_wrong_psk() {
         println!("charon: {failed:#?}");
         let (_, sas) = charon.swanctl(&["--list-sas"]);
         assert!(!sas.contains("ESTABLISHED"), "{sas}");
+    });
+}
+
+#[test]
+fn strongswan_initiator() {
+    in_netns("strongswan_initiator", || {
+        let ike = "aes128ccm8-prfsha256-ecp256";
+        let charon = Charon::start(
+            "initiator",
+            &StrongswanSide {
+                ike_proposal: ike,
+                esp_proposal: "aes128ccm8",
+                psk: PSK,
+                // charon on 1500/14500 initiates to our NAT-T port: marker on every message.
+                ports: (1500, 14500, udp::NAT_T_PORT),
+            },
+        );
+        let t = Instant::now();
+        let mut ep = UdpEndpoint::bind(("127.0.0.1", udp::NAT_T_PORT)).unwrap();
+        let uri = charon.uri.clone();
+        let swanctl = std::thread::spawn(move || {
+            Command::new("swanctl")
+                .args([
+                    "--initiate",
+                    "--child",
+                    "kmp-child",
+                    "--timeout",
+                    "10",
+                    "--uri",
+                    &uri,
+                ])
+                .stdin(Stdio::null())
+                .output()
+                .unwrap()
+        });
+        // charon's identities are the other way round here: it initiates as
+        // "responder.test" (the name of its connection's local side).
+        let run = ep
+            .accept(
+                &our_responder_factory(ike, "aes128ccm8"),
+                LinkIds {
+                    local: US,
+                    peer: CHARON,
+                },
+                Duration::from_secs(10),
+            )
+            .unwrap_or_else(|e| panic!("{e}\n{}", charon.log()));
+        let out = swanctl.join().unwrap();
+        let out = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        println!("our responder finished after {:?}", t.elapsed());
+        println!("swanctl --initiate:\n{out}");
+        let log = charon.log();
+        assert!(
+            matches!(run.outcome(), Some(Outcome::Success(_))),
+            "{run:?}\n{log}"
+        );
+        assert!(
+            out.contains("initiate completed successfully"),
+            "{out}\n{log}"
+        );
+        let (_, sas) = charon.swanctl(&["--list-sas"]);
+        println!("swanctl --list-sas:\n{sas}");
+        assert!(
+            sas.contains("ESTABLISHED") && sas.contains("INSTALLED"),
+            "{sas}"
+        );
+        // Here charon is the initiator: its I→R key is our Receive key.
+        let (ki, kr) = charon_child_keys(&log).expect("charon logged no child SA keys");
+        assert!(ki.starts_with(&key(&run, KeyDirection::Receive)), "{ki}");
+        assert!(kr.starts_with(&key(&run, KeyDirection::Transmit)), "{kr}");
     });
 }
