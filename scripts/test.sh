@@ -8,12 +8,15 @@ need_apt=()
 command -v tshark >/dev/null 2>&1 || need_apt+=(tshark)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 dpkg -s libssl-dev >/dev/null 2>&1 || need_apt+=(libssl-dev)
-# strongSwan for the IKEv2 interop tests (kmp-ikev2/tests/strongswan.rs): charon, swanctl and
-# kernel-libipsec (in libcharon-extra-plugins).
+# strongSwan for the IKEv2 interop tests (kmp-ikev2/tests/strongswan.rs): charon, swanctl, the
+# openssl/gcm plugins (only recommended by libstrongswan) and kernel-libipsec (extra plugins);
+# ip(8) for their network namespace.
 if ! { [ -x /usr/lib/ipsec/charon ] || [ -x /usr/sbin/charon-systemd ]; } || ! command -v swanctl >/dev/null 2>&1 \
-   || [ ! -e /usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so ]; then
-  need_apt+=(strongswan-swanctl charon-systemd libcharon-extra-plugins)
+   || [ ! -e /usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so ] \
+   || [ ! -e /usr/lib/ipsec/plugins/libstrongswan-openssl.so ]; then
+  need_apt+=(strongswan-swanctl charon-systemd libcharon-extra-plugins libstrongswan-standard-plugins)
 fi
+command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
