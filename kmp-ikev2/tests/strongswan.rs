@@ -437,9 +437,10 @@ fn strongswan_responder_wrong_psk() {
         assert!(run.link_keys().is_none());
         let failed: Vec<&str> = log
             .lines()
-            .filter(|l| l.contains("AUTHENTICATION_FAILED") || l.contains("failed"))
+            .filter(|l| l.contains("mismatch") || l.contains("AUTH_FAILED"))
             .collect();
         println!("charon: {failed:#?}");
+        assert!(!failed.is_empty(), "{log}");
         let (_, sas) = charon.swanctl(&["--list-sas"]);
         assert!(!sas.contains("ESTABLISHED"), "{sas}");
     });
