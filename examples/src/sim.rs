@@ -100,7 +100,7 @@ impl Default for SimOptions {
             keylog: None,
             plugins: Vec::new(),
             data_frames: 3,
-            join_interval: Duration::from_millis(100),
+            join_interval: Duration::from_millis(200),
             range_m: 30.0,
             radius_m: 14.0,
             gateway_config: None,

@@ -20,6 +20,7 @@ use kmp_api::crypto::ct_eq;
 use kmp_api::crypto::hmac::hmac_sha256;
 use kmp_api::crypto::keywrap::{aes_key_unwrap, aes_key_wrap};
 use kmp_api::id::KmpId;
+use kmp_api::primitives::MacStatus;
 use kmp_api::registry::KmpRegistration;
 use kmp_api::rng::RngHandle;
 use kmp_api::security::KeyIdentifier;
@@ -632,6 +633,27 @@ impl KmpSession for DragonflySession {
 
     fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()
+    }
+
+    /// The link could not deliver what we sent (MPX-DATA.confirm failure after the MAC's own
+    /// retries): retransmit after an eighth of the retransmission timeout instead of the whole
+    /// of it. The retransmission still counts against `max_retries`, so a dead link ends the
+    /// exchange as before, only sooner.
+    fn handle_link_failure(&mut self, now: Instant, status: MacStatus) {
+        if matches!(status, MacStatus::Purged | MacStatus::Success) {
+            return;
+        }
+        if !matches!(
+            self.state,
+            State::ExpectCommit(_) | State::ExpectConfirm(_) | State::ExpectGroupKey(_)
+        ) {
+            return;
+        }
+        let soon = now + Duration::from_micros(self.config.retransmit.as_micros() / 8);
+        if self.deadline.is_some_and(|d| soon < d) {
+            tracing::debug!(peer = %self.peer, ?status, "link failure: early retransmission");
+            self.deadline = Some(soon);
+        }
     }
 
     fn delete(&mut self, _now: Instant) {

@@ -393,3 +393,46 @@ fn registered_for_kmp_id_5() {
     assert_eq!(f.kmp_id(), KmpId::Dragonfly);
     assert!(reg.make_factory("").is_err());
 }
+
+#[test]
+fn a_link_failure_brings_the_retransmission_forward_and_still_counts() {
+    let f = factory(cfg(b"pw"));
+    let mut a = f.new_initiator(ctx(A, B, Role::Initiator, 1, 0)).unwrap();
+    let mut side = Side::default();
+    let t0 = Instant::ZERO;
+    a.start(t0).unwrap();
+    let first = drain(a.as_mut(), &mut side);
+    assert_eq!(first.len(), 1);
+    let full = a.poll_timeout().unwrap();
+    // The MAC gave up on the commit: the retransmission comes after 1/8 of the timeout.
+    let t1 = t0 + kmp_api::time::Duration::from_millis(10);
+    a.handle_link_failure(t1, kmp_api::primitives::MacStatus::NoAck);
+    let early = a.poll_timeout().unwrap();
+    assert!(early < full, "{early:?} !< {full:?}");
+    assert_eq!(
+        early.saturating_duration_since(t1).as_micros(),
+        full.saturating_duration_since(t0).as_micros() / 8
+    );
+    // A purge or a success does not move it.
+    a.handle_link_failure(t1, kmp_api::primitives::MacStatus::Purged);
+    assert_eq!(a.poll_timeout(), Some(early));
+    a.handle_timeout(early);
+    assert_eq!(drain(a.as_mut(), &mut side), first, "the commit is sent again");
+    // Failures keep bringing retransmissions forward, but they still run out.
+    let mut now = early;
+    for _ in 0..10 {
+        a.handle_link_failure(now, kmp_api::primitives::MacStatus::ChannelAccessFailure);
+        let Some(t) = a.poll_timeout() else { break };
+        now = t;
+        a.handle_timeout(now);
+        drain(a.as_mut(), &mut side);
+        if side.outcome.is_some() {
+            break;
+        }
+    }
+    assert!(matches!(
+        side.outcome,
+        Some(Outcome::Failure(FailureReason::Timeout { attempts: 4 }))
+    ));
+    assert_eq!(side.sent.len(), 4);
+}
