@@ -417,7 +417,11 @@ fn a_link_failure_brings_the_retransmission_forward_and_still_counts() {
     a.handle_link_failure(t1, kmp_api::primitives::MacStatus::Purged);
     assert_eq!(a.poll_timeout(), Some(early));
     a.handle_timeout(early);
-    assert_eq!(drain(a.as_mut(), &mut side), first, "the commit is sent again");
+    assert_eq!(
+        drain(a.as_mut(), &mut side),
+        first,
+        "the commit is sent again"
+    );
     // Failures keep bringing retransmissions forward, but they still run out.
     let mut now = early;
     for _ in 0..10 {
