@@ -274,6 +274,34 @@ struct Raw {
     local_ts: Vec<String>,
     #[serde(default = "default_ts")]
     remote_ts: Vec<String>,
+    #[serde(default)]
+    profile: Option<String>,
+    routing_protocol: Option<u16>,
+    rkmp_exchange_types: Option<[u8; 3]>,
+}
+
+/// The KMP ID of RKMP: vendor-specific 255 with a locally administered OUI of this project
+/// (DECISIONS K4), until IEEE 802.15.9 assigns one.
+pub const RKMP_KMP_ID: kmp_api::KmpId =
+    kmp_api::KmpId::VendorSpecific(kmp_api::Oui([0x02, 0x52, 0x4b]));
+
+/// The status notify that names the routing protocol an RKMP child SA serves (private-use
+/// notify type; data: the 16-bit routing protocol identifier, big-endian).
+pub const ROUTING_PROTOCOL_NOTIFY: u16 = 40960;
+
+/// Which protocol the sessions speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// IKEv2: the child SA's keys become 802.15.4 link keys.
+    Ikev2,
+    /// RKMP, the IKEv2-derived routing KMP: no traffic selectors, and the child SA's keys
+    /// become routing-protocol SAs in the PIB store (DECISIONS K3).
+    Rkmp {
+        /// The routing protocol the child SA serves (`mpx::runtime::RoutingProtocol` values).
+        routing_protocol: u16,
+        /// Exchange types of RKMP_SA_INIT, RKMP_SA_AUTH and the child SA exchange.
+        exchange_types: [u8; 3],
+    },
 }
 
 fn default_ts() -> Vec<String> {
@@ -323,6 +351,8 @@ pub struct Ikev2Config {
     pub min_security_level: SecurityLevel,
     /// Lifetime of the installed keys (`None`: no expiry).
     pub key_lifetime: Option<Duration>,
+    /// IKEv2 or RKMP.
+    pub profile: Profile,
     /// Our identity (IDi or IDr).
     pub local_id: IdentityConfig,
     /// The identity the peer must present; `None` accepts any (the PSK still has to match).
@@ -358,13 +388,23 @@ impl std::fmt::Debug for Ikev2Config {
             .field("local_ts", &self.local_ts)
             .field("remote_ts", &self.remote_ts)
             .field("nat_detection", &self.nat_detection)
+            .field("profile", &self.profile)
             .finish()
     }
 }
 
 impl Ikev2Config {
-    /// Parses the TOML section.
+    /// Parses the TOML section (`profile` defaults to `"ikev2"`).
     pub fn from_toml(text: &str) -> Result<Ikev2Config, SessionError> {
+        Self::parse(text, "ikev2")
+    }
+
+    /// Parses RKMP's TOML section: the same keys, `profile` defaults to `"rkmp"`.
+    pub fn from_toml_rkmp(text: &str) -> Result<Ikev2Config, SessionError> {
+        Self::parse(text, "rkmp")
+    }
+
+    fn parse(text: &str, default_profile: &str) -> Result<Ikev2Config, SessionError> {
         let raw: Raw = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
         let psk = match (raw.psk, raw.psk_hex) {
             (Some(_), Some(_)) => return Err(bad("give psk or psk_hex, not both".into())),
@@ -431,7 +471,41 @@ impl Ikev2Config {
             min_security_level: SecurityLevel::from_bits(raw.min_security_level),
             key_lifetime: (raw.key_lifetime_secs > 0)
                 .then(|| Duration::from_secs(raw.key_lifetime_secs)),
+            profile: match raw.profile.as_deref().unwrap_or(default_profile) {
+                "ikev2" => {
+                    if raw.routing_protocol.is_some() || raw.rkmp_exchange_types.is_some() {
+                        return Err(bad(
+                            "routing_protocol and rkmp_exchange_types need profile = \"rkmp\""
+                                .into(),
+                        ));
+                    }
+                    Profile::Ikev2
+                }
+                "rkmp" => {
+                    let exchange_types = raw.rkmp_exchange_types.unwrap_or([240, 241, 242]);
+                    if exchange_types.iter().any(|t| (34..=37).contains(t))
+                        || exchange_types[0] == exchange_types[1]
+                        || exchange_types[1] == exchange_types[2]
+                        || exchange_types[0] == exchange_types[2]
+                    {
+                        return Err(bad("rkmp_exchange_types must be three distinct values other than IKEv2's 34-37".into()));
+                    }
+                    Profile::Rkmp {
+                        routing_protocol: raw.routing_protocol.unwrap_or(1),
+                        exchange_types,
+                    }
+                }
+                p => return Err(bad(format!("unknown profile {p:?} (ikev2 or rkmp)"))),
+            },
         })
+    }
+
+    /// The KMP ID the sessions serve: 3 for IKEv2, [`RKMP_KMP_ID`] for RKMP.
+    pub fn kmp_id(&self) -> kmp_api::KmpId {
+        match self.profile {
+            Profile::Ikev2 => kmp_api::KmpId::Ikev2,
+            Profile::Rkmp { .. } => RKMP_KMP_ID,
+        }
     }
 }
 

@@ -23,7 +23,9 @@ use kmp_api::session::{
 };
 use kmp_api::{ExtendedAddress, Instant, KmpId};
 
-use crate::config::{ChildProposal, IdentityConfig, IkeProposal, Ikev2Config};
+use crate::config::{
+    ChildProposal, IdentityConfig, IkeProposal, Ikev2Config, Profile, ROUTING_PROTOCOL_NOTIFY,
+};
 use crate::crypto::{
     DhGroup, DhPrivate, EncrAlg, IkeSaKeys, IntegAlg, PrfAlg, SkCipher, child_keymat,
     derive_ike_sa_keys, psk_auth,
@@ -263,6 +265,47 @@ fn id_payload(id: &IdentityConfig, local: ExtendedAddress) -> IdPayload {
     }
 }
 
+/// The exchange type sent on the wire for an exchange of the profile (RKMP renumbers them).
+fn wire_exchange(profile: &Profile, e: ExchangeType) -> ExchangeType {
+    match (profile, e) {
+        (Profile::Ikev2, e) => e,
+        (Profile::Rkmp { exchange_types, .. }, ExchangeType::IkeSaInit) => {
+            ExchangeType::Other(exchange_types[0])
+        }
+        (Profile::Rkmp { exchange_types, .. }, ExchangeType::IkeAuth) => {
+            ExchangeType::Other(exchange_types[1])
+        }
+        (Profile::Rkmp { exchange_types, .. }, ExchangeType::CreateChildSa) => {
+            ExchangeType::Other(exchange_types[2])
+        }
+        (Profile::Rkmp { .. }, e) => e,
+    }
+}
+
+/// The exchange a received exchange type means in the profile. Under RKMP the IKEv2 numbers
+/// of the exchanges it renumbers mean nothing (an IKEv2 message is not an RKMP message).
+fn logical_exchange(profile: &Profile, e: ExchangeType) -> ExchangeType {
+    match profile {
+        Profile::Ikev2 => e,
+        Profile::Rkmp { exchange_types, .. } => match e {
+            ExchangeType::Other(t) if t == exchange_types[0] => ExchangeType::IkeSaInit,
+            ExchangeType::Other(t) if t == exchange_types[1] => ExchangeType::IkeAuth,
+            ExchangeType::Other(t) if t == exchange_types[2] => ExchangeType::CreateChildSa,
+            ExchangeType::IkeSaInit | ExchangeType::IkeAuth | ExchangeType::CreateChildSa => {
+                ExchangeType::Other(e.to_u8())
+            }
+            e => e,
+        },
+    }
+}
+
+/// The routing protocol an RKMP IKE_AUTH message names, if any.
+fn routing_protocol_of(payloads: &[Payload]) -> Option<u16> {
+    find_notify(payloads, ROUTING_PROTOCOL_NOTIFY)
+        .and_then(|n| <[u8; 2]>::try_from(n.data.as_slice()).ok())
+        .map(u16::from_be_bytes)
+}
+
 /// The keyed state of an IKE SA.
 struct IkeSa {
     proposal: IkeProposal,
@@ -472,7 +515,7 @@ impl Ikev2Session {
             next_payload: payload_type::NONE,
             major_version: 2,
             minor_version: 0,
-            exchange,
+            exchange: wire_exchange(&self.cfg.profile, exchange),
             flags: Flags {
                 initiator: self.role == Role::Initiator,
                 version: false,
@@ -770,13 +813,13 @@ impl Ikev2Session {
             Payload::Sa(SaPayload {
                 proposals: child_proposals,
             }),
-            Payload::TsI(TsPayload {
-                selectors: self.cfg.local_ts.clone(),
-            }),
-            Payload::TsR(TsPayload {
-                selectors: self.cfg.remote_ts.clone(),
-            }),
         ];
+        let mut inner = inner;
+        self.add_selectors(
+            &mut inner,
+            self.cfg.local_ts.clone(),
+            self.cfg.remote_ts.clone(),
+        );
         let out = self.seal(&sa, ExchangeType::IkeAuth, false, 1, &inner)?;
         self.state = State::AuthSent {
             sa: Box::new(sa),
@@ -842,7 +885,15 @@ impl Ikev2Session {
             self.fail(FailureReason::AuthenticationFailed);
             return Ok(());
         }
-        if has_ts != (true, true) {
+        if let Profile::Rkmp {
+            routing_protocol, ..
+        } = self.cfg.profile
+        {
+            if routing_protocol_of(&inner) != Some(routing_protocol) {
+                self.fail(FailureReason::NegotiationFailed);
+                return Ok(());
+            }
+        } else if has_ts != (true, true) {
             self.fail(FailureReason::ProtocolViolation(
                 "IKE_AUTH response with a child SA lacks TSi or TSr".into(),
             ));
@@ -1046,16 +1097,38 @@ impl Ikev2Session {
             self.fail(FailureReason::NegotiationFailed);
             return Ok(());
         };
-        let narrowed = (
-            narrow(
-                tsi.map(|t| t.selectors.as_slice()).unwrap_or_default(),
-                &self.cfg.remote_ts,
-            ),
-            narrow(
-                tsr.map(|t| t.selectors.as_slice()).unwrap_or_default(),
-                &self.cfg.local_ts,
-            ),
-        );
+        if let Profile::Rkmp {
+            routing_protocol, ..
+        } = self.cfg.profile
+            && routing_protocol_of(&inner) != Some(routing_protocol)
+        {
+            tracing::warn!(peer = %self.peer, "RKMP_SA_AUTH for another routing protocol");
+            let reply = self.seal(
+                sa,
+                ExchangeType::IkeAuth,
+                true,
+                1,
+                &[notify_payload(notify::NO_PROPOSAL_CHOSEN, vec![])],
+            )?;
+            self.send_response(1, reply);
+            self.fail(FailureReason::NegotiationFailed);
+            return Ok(());
+        }
+        let narrowed = if matches!(self.cfg.profile, Profile::Rkmp { .. }) {
+            // No traffic selectors in RKMP: nothing to narrow.
+            (self.cfg.remote_ts.clone(), self.cfg.local_ts.clone())
+        } else {
+            (
+                narrow(
+                    tsi.map(|t| t.selectors.as_slice()).unwrap_or_default(),
+                    &self.cfg.remote_ts,
+                ),
+                narrow(
+                    tsr.map(|t| t.selectors.as_slice()).unwrap_or_default(),
+                    &self.cfg.local_ts,
+                ),
+            )
+        };
         if narrowed.0.is_empty() || narrowed.1.is_empty() {
             tracing::warn!(peer = %self.peer, "IKE_AUTH: no common traffic selectors");
             let reply = self.seal(
@@ -1084,13 +1157,9 @@ impl Ikev2Session {
                 data: our_auth.expose().to_vec(),
             }),
             Payload::Sa(SaPayload { proposals: vec![p] }),
-            Payload::TsI(TsPayload {
-                selectors: narrowed.0,
-            }),
-            Payload::TsR(TsPayload {
-                selectors: narrowed.1,
-            }),
         ];
+        let mut inner = inner;
+        self.add_selectors(&mut inner, narrowed.0, narrowed.1);
         let reply = self.seal(sa, ExchangeType::IkeAuth, true, 1, &inner)?;
         self.send_response(1, reply);
         self.expected_request_id = 2;
@@ -1102,6 +1171,28 @@ impl Ikev2Session {
     }
 
     // ----- both -----
+
+    /// IKEv2 carries traffic selectors in IKE_AUTH; RKMP carries none and names the routing
+    /// protocol instead.
+    fn add_selectors(
+        &self,
+        inner: &mut Vec<Payload>,
+        tsi: Vec<wire::TrafficSelector>,
+        tsr: Vec<wire::TrafficSelector>,
+    ) {
+        match self.cfg.profile {
+            Profile::Ikev2 => {
+                inner.push(Payload::TsI(TsPayload { selectors: tsi }));
+                inner.push(Payload::TsR(TsPayload { selectors: tsr }));
+            }
+            Profile::Rkmp {
+                routing_protocol, ..
+            } => inner.push(notify_payload(
+                ROUTING_PROTOCOL_NOTIFY,
+                routing_protocol.to_be_bytes().to_vec(),
+            )),
+        }
+    }
 
     /// Derives the child SA's keys, hands them to the PIB and reports success.
     fn establish(
@@ -1141,23 +1232,60 @@ impl Ikev2Session {
         };
         let mut sa_id = child_spis.0.to_vec();
         sa_id.extend_from_slice(&child_spis.1);
-        let install = KeyInstall {
-            owner: KmpId::Ikev2,
-            peer: self.peer,
-            link_keys: vec![
-                link(tx, KeyDirection::Transmit),
-                link(rx, KeyDirection::Receive),
-            ],
-            upper_layer_sas: vec![UpperLayerSa {
-                sa_id: sa_id.clone(),
-                kind: "ikev2-child".into(),
-                keys: vec![],
-                lifetime: self.cfg.key_lifetime,
-                parent: None,
-            }],
-        };
         let mut session_id = sa.spi_i.to_vec();
         session_id.extend_from_slice(&sa.spi_r);
+        let install = if let Profile::Rkmp {
+            routing_protocol, ..
+        } = self.cfg.profile
+        {
+            // RKMP (DECISIONS K3): the RKMP SA keeps SK_d (for later child SAs); the child SA
+            // becomes a routing-protocol SA under it, with each direction's whole key material.
+            let mut routing_id = routing_protocol.to_be_bytes().to_vec();
+            routing_id.extend_from_slice(&sa_id);
+            let i2r_all =
+                SecretBytes::from_slice(k.get(..per_dir).ok_or_else(|| internal("keymat"))?);
+            let r2i_all = SecretBytes::from_slice(
+                k.get(per_dir..2 * per_dir)
+                    .ok_or_else(|| internal("keymat"))?,
+            );
+            KeyInstall {
+                owner: self.cfg.kmp_id(),
+                peer: self.peer,
+                link_keys: vec![],
+                upper_layer_sas: vec![
+                    UpperLayerSa {
+                        sa_id: session_id.clone(),
+                        kind: "rkmp-sa".into(),
+                        keys: vec![("SK_d".into(), sa.keys.sk_d.clone())],
+                        lifetime: self.cfg.key_lifetime,
+                        parent: None,
+                    },
+                    UpperLayerSa {
+                        sa_id: routing_id,
+                        kind: "rkmp-routing".into(),
+                        keys: vec![("key-i2r".into(), i2r_all), ("key-r2i".into(), r2i_all)],
+                        lifetime: self.cfg.key_lifetime,
+                        parent: Some(session_id.clone()),
+                    },
+                ],
+            }
+        } else {
+            KeyInstall {
+                owner: self.cfg.kmp_id(),
+                peer: self.peer,
+                link_keys: vec![
+                    link(tx, KeyDirection::Transmit),
+                    link(rx, KeyDirection::Receive),
+                ],
+                upper_layer_sas: vec![UpperLayerSa {
+                    sa_id: sa_id.clone(),
+                    kind: "ikev2-child".into(),
+                    keys: vec![],
+                    lifetime: self.cfg.key_lifetime,
+                    parent: None,
+                }],
+            }
+        };
         self.actions.push_back(Action::InstallKeys(install));
         self.actions
             .push_back(Action::Finished(Outcome::Success(EstablishedSa {
@@ -1229,7 +1357,7 @@ impl Ikev2Session {
             tracing::info!(peer = %self.peer, ike = ike_deleted, "peer deleted the SA: keys removed");
             self.actions
                 .push_back(Action::RemoveKeys(kmp_api::session::KeyRemoval {
-                    owner: KmpId::Ikev2,
+                    owner: self.cfg.kmp_id(),
                     peer: self.peer,
                     which: kmp_api::session::KeySelector::All,
                 }));
@@ -1239,7 +1367,8 @@ impl Ikev2Session {
     }
 
     fn dispatch(&mut self, now: Instant, pdu: &[u8]) -> Result<(), SessionError> {
-        let msg = Message::parse(pdu).map_err(|e| SessionError::Malformed(e.to_string()))?;
+        let mut msg = Message::parse(pdu).map_err(|e| SessionError::Malformed(e.to_string()))?;
+        msg.header.exchange = logical_exchange(&self.cfg.profile, msg.header.exchange);
         let h = msg.header;
         if h.flags.response {
             let Some(o) = &self.outstanding else {
@@ -1333,7 +1462,7 @@ impl Ikev2Session {
 
 impl KmpSession for Ikev2Session {
     fn kmp_id(&self) -> KmpId {
-        KmpId::Ikev2
+        self.cfg.kmp_id()
     }
 
     fn role(&self) -> Role {
@@ -1378,7 +1507,7 @@ impl KmpSession for Ikev2Session {
                     // peer is gone; its keys go too.
                     self.actions
                         .push_back(Action::RemoveKeys(kmp_api::session::KeyRemoval {
-                            owner: KmpId::Ikev2,
+                            owner: self.cfg.kmp_id(),
                             peer: self.peer,
                             which: kmp_api::session::KeySelector::All,
                         }));
@@ -1441,7 +1570,7 @@ impl KmpSession for Ikev2Session {
             }
             self.actions
                 .push_back(Action::RemoveKeys(kmp_api::session::KeyRemoval {
-                    owner: KmpId::Ikev2,
+                    owner: self.cfg.kmp_id(),
                     peer: self.peer,
                     which: kmp_api::session::KeySelector::All,
                 }));
@@ -1518,7 +1647,7 @@ impl Ikev2Factory {
 
 impl KmpFactory for Ikev2Factory {
     fn kmp_id(&self) -> KmpId {
-        KmpId::Ikev2
+        self.cfg.kmp_id()
     }
 
     fn new_initiator(&self, ctx: SessionContext) -> Result<Box<dyn KmpSession>, SessionError> {
@@ -1530,7 +1659,9 @@ impl KmpFactory for Ikev2Factory {
         ctx: SessionContext,
         first_pdu: &[u8],
     ) -> Result<Box<dyn KmpSession>, SessionError> {
-        let msg = Message::parse(first_pdu).map_err(|e| SessionError::Malformed(e.to_string()))?;
+        let mut msg =
+            Message::parse(first_pdu).map_err(|e| SessionError::Malformed(e.to_string()))?;
+        msg.header.exchange = logical_exchange(&self.cfg.profile, msg.header.exchange);
         let h = &msg.header;
         if h.exchange != ExchangeType::IkeSaInit
             || h.flags.response
@@ -1561,7 +1692,7 @@ impl KmpFactory for Ikev2Factory {
                         next_payload: payload_type::NONE,
                         major_version: 2,
                         minor_version: 0,
-                        exchange: ExchangeType::IkeSaInit,
+                        exchange: wire_exchange(&self.cfg.profile, ExchangeType::IkeSaInit),
                         flags: Flags {
                             initiator: false,
                             version: false,
@@ -1573,6 +1704,7 @@ impl KmpFactory for Ikev2Factory {
                     payloads: vec![notify_payload(notify::COOKIE, want)],
                 };
                 return Ok(Box::new(CookieOnly {
+                    kmp_id: self.cfg.kmp_id(),
                     peer: ctx.peer,
                     reply: Some(reply.emit()),
                 }));
@@ -1585,13 +1717,14 @@ impl KmpFactory for Ikev2Factory {
 /// The stateless answer to an IKE_SA_INIT without a valid cookie: sends N(COOKIE), then is
 /// closed; nothing is kept for the initiator.
 struct CookieOnly {
+    kmp_id: KmpId,
     peer: ExtendedAddress,
     reply: Option<Vec<u8>>,
 }
 
 impl KmpSession for CookieOnly {
     fn kmp_id(&self) -> KmpId {
-        KmpId::Ikev2
+        self.kmp_id
     }
     fn role(&self) -> Role {
         Role::Responder
@@ -1618,11 +1751,30 @@ impl KmpSession for CookieOnly {
 }
 
 fn make_factory(config: &str) -> Result<Arc<dyn KmpFactory>, SessionError> {
-    Ok(Arc::new(Ikev2Factory::new(Ikev2Config::from_toml(
-        config,
-    )?)?))
+    let cfg = Ikev2Config::from_toml(config)?;
+    if cfg.profile != Profile::Ikev2 {
+        return Err(SessionError::Config(
+            "ikev2: profile = \"rkmp\" belongs in the rkmp section".into(),
+        ));
+    }
+    Ok(Arc::new(Ikev2Factory::new(cfg)?))
+}
+
+/// RKMP's section is the IKEv2 configuration with `profile = "rkmp"` as the default.
+fn make_rkmp_factory(config: &str) -> Result<Arc<dyn KmpFactory>, SessionError> {
+    let cfg = Ikev2Config::from_toml_rkmp(config)?;
+    if !matches!(cfg.profile, Profile::Rkmp { .. }) {
+        return Err(SessionError::Config(
+            "rkmp: profile must be \"rkmp\"".into(),
+        ));
+    }
+    Ok(Arc::new(Ikev2Factory::new(cfg)?))
 }
 
 inventory::submit! {
     kmp_api::KmpRegistration::new(KmpId::Ikev2, "ikev2", make_factory)
+}
+
+inventory::submit! {
+    kmp_api::KmpRegistration::new(crate::config::RKMP_KMP_ID, "rkmp", make_rkmp_factory)
 }

@@ -422,3 +422,84 @@ fn garbage_never_panics_and_never_creates_a_responder() {
             .is_err()
     );
 }
+
+const RKMP: &str = "psk = \"a shared secret for the test\"\nprofile = \"rkmp\"\n";
+
+/// The RKMP profile: renumbered exchanges, no traffic selectors, the child SA becomes a
+/// routing-protocol SA (under the RKMP SA) instead of link keys.
+#[test]
+fn rkmp_profile_establishes_a_routing_sa_under_its_rkmp_sa() {
+    let mut p = Pair::new(RKMP, RKMP);
+    assert_eq!(p.rf.kmp_id(), kmp_ikev2::config::RKMP_KMP_ID);
+    p.run();
+    assert!(success(&p.is) && success(&p.rs), "{:?} {:?}", p.is.outcomes, p.rs.outcomes);
+    // RKMP_SA_INIT is exchange type 240 on the wire (octet 18 of the header), RKMP_SA_AUTH 241.
+    assert_eq!(p.is.sent[0][18], 240);
+    assert_eq!(p.is.sent[1][18], 241);
+    assert_eq!(p.rs.sent[0][18], 240);
+    let (ik, rk) = (&p.is.installs[0], &p.rs.installs[0]);
+    assert!(ik.link_keys.is_empty() && rk.link_keys.is_empty());
+    assert_eq!(ik.owner, kmp_ikev2::config::RKMP_KMP_ID);
+    let find = |k: &KeyInstall, kind: &str| {
+        k.upper_layer_sas
+            .iter()
+            .find(|s| s.kind == kind)
+            .unwrap()
+            .clone()
+    };
+    let (i_parent, i_routing) = (find(ik, "rkmp-sa"), find(ik, "rkmp-routing"));
+    let (r_parent, r_routing) = (find(rk, "rkmp-sa"), find(rk, "rkmp-routing"));
+    assert_eq!(i_parent.sa_id, r_parent.sa_id);
+    assert_eq!(i_routing.sa_id, r_routing.sa_id);
+    // Routing protocol 1 (RPL) first, then the child SA's SPIs.
+    assert_eq!(&i_routing.sa_id[..2], &[0, 1]);
+    assert_eq!(i_routing.sa_id.len(), 10);
+    assert_eq!(i_routing.parent.as_deref(), Some(i_parent.sa_id.as_slice()));
+    // Both sides hold the same keys for each direction, and the directions differ.
+    let key = |sa: &kmp_api::session::UpperLayerSa, name: &str| {
+        sa.keys
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap()
+            .1
+            .expose()
+            .to_vec()
+    };
+    assert_eq!(key(&i_routing, "key-i2r"), key(&r_routing, "key-i2r"));
+    assert_eq!(key(&i_routing, "key-r2i"), key(&r_routing, "key-r2i"));
+    assert_ne!(key(&i_routing, "key-i2r"), key(&i_routing, "key-r2i"));
+    assert_eq!(key(&i_parent, "SK_d"), key(&r_parent, "SK_d"));
+}
+
+#[test]
+fn rkmp_and_ikev2_do_not_mix_and_routing_protocols_must_agree() {
+    // An IKEv2 IKE_SA_INIT is no RKMP_SA_INIT, and the other way round.
+    let mut p = Pair::new(PSK, RKMP);
+    let init = p.start();
+    assert!(p.deliver_to_r(&init[0]).is_empty());
+    assert!(p.rs.outcomes.is_empty() && p.responders_made == 1 && p.r.is_none());
+    let mut p = Pair::new(RKMP, PSK);
+    let init = p.start();
+    assert!(p.deliver_to_r(&init[0]).is_empty());
+    // Another routing protocol: no SA.
+    let mut p = Pair::new(RKMP, &format!("{RKMP}routing_protocol = 2\n"));
+    p.run();
+    assert_eq!(failure(&p.is), Some(FailureReason::NegotiationFailed));
+    assert_eq!(failure(&p.rs), Some(FailureReason::NegotiationFailed));
+    assert!(p.is.installs.is_empty() && p.rs.installs.is_empty());
+    // Configurable exchange types, both sides alike.
+    let c = format!("{RKMP}rkmp_exchange_types = [250, 251, 252]\n");
+    let mut p = Pair::new(&c, &c);
+    p.run();
+    assert!(success(&p.is) && success(&p.rs));
+    assert_eq!(p.is.sent[0][18], 250);
+    // Bad configurations.
+    for bad in [
+        format!("{RKMP}rkmp_exchange_types = [34, 241, 242]\n"),
+        format!("{RKMP}rkmp_exchange_types = [240, 240, 242]\n"),
+        format!("{PSK}routing_protocol = 1\n"),
+        format!("{PSK}profile = \"ipsec\"\n"),
+    ] {
+        assert!(Ikev2Config::from_toml(&bad).is_err(), "{bad}");
+    }
+}
