@@ -257,7 +257,7 @@ fn drive(
     let (mut started, mut completed, mut failed) = (0usize, 0usize, 0usize);
     let mut buf = vec![0u8; 65_535];
     let launch = |inflight: &mut HashMap<[u8; 8], Box<dyn KmpSession>>,
-                      started: &mut usize|
+                  started: &mut usize|
      -> anyhow::Result<()> {
         let mut s = f
             .new_initiator(ctx(local, peer, Role::Initiator, &rng, 0))
