@@ -13,11 +13,27 @@
 //! remote_id = "fqdn:responder.test"   # if given, the peer's ID must be exactly this
 //! local_ts = ["127.0.0.1/32"]         # child SA traffic selectors; default ["::/0"]
 //! remote_ts = ["127.0.0.1/32"]
+//! rekey_child_after_secs = 3600       # CREATE_CHILD_SA rekeys (0, the default: never; I10)
+//! rekey_ike_after_secs = 14400
+//! pfs = false                         # a KE in child SA rekeys
+//! dpd_secs = 30                       # liveness check when idle this long (0: off; I12)
+//! ```
+//!
+//! Public-key authentication (DECISIONS I20–I23) replaces `psk`:
+//!
+//! ```toml
+//! auth = "pubkey"                     # "psk" (the default) or "pubkey"
+//! key = "private/me.pem"              # PEM private key: EC P-256 or RSA >= 2048
+//! cert = "x509/me.pem"                # PEM end-entity cert, then intermediates; omit for a raw key
+//! ca = ["x509ca/ca.pem"]              # trust anchors for the peer's chain
+//! peer_raw_key = "pubkey/peer.pem"    # or: the peer's pinned raw public key (RFC 7670)
+//! signature = "rfc7427"               # or "classic" (methods 1 and 9 only)
+//! local_id = "dn:CN=me,O=example"     # ID_DER_ASN1_DN; fqdn/email/ipv4/ipv6 match subjectAltName
 //! ```
 //!
 //! Identities (DECISIONS I5): `fqdn:NAME` (ID_FQDN), `email:USER@HOST` (ID_RFC822_ADDR),
 //! `ipv4:A.B.C.D` (ID_IPV4_ADDR), `ipv6:ADDR` (ID_IPV6_ADDR), `keyid:HEX` (ID_KEY_ID) and `eui64`
-//! (our own EUI-64 as ID_KEY_ID, the default). Traffic selectors (DECISIONS I6) are IPv4 or IPv6
+//! (our own EUI-64 as ID_KEY_ID, the default), `dn:CN=…,O=…` (ID_DER_ASN1_DN). Traffic selectors (DECISIONS I6) are IPv4 or IPv6
 //! prefixes, all protocols and ports; over 802.15.9 they select nothing, over UDP they must
 //! intersect what the peer (e.g. strongSwan, which narrows) configured.
 //!
@@ -34,6 +50,9 @@ use kmp_api::session::{SecretBytes, SessionError};
 use kmp_api::time::Duration;
 use serde::Deserialize;
 
+use kmp_api::crypto::x509::Certificate;
+
+use crate::auth::PublicKeyAuth;
 use crate::crypto::{DhGroup, EncrAlg, IntegAlg, PrfAlg};
 use crate::wire::TrafficSelector;
 
@@ -44,15 +63,15 @@ pub enum IdentityConfig {
     Eui64,
     /// An explicit ID Type and Identification Data.
     Explicit {
-        /// ID Type (1 IPv4, 2 FQDN, 3 RFC 822, 5 IPv6, 11 KEY_ID).
+        /// ID Type (1 IPv4, 2 FQDN, 3 RFC 822, 5 IPv6, 9 DER_ASN1_DN, 11 KEY_ID).
         id_type: u8,
         /// Identification Data.
         data: Vec<u8>,
     },
 }
 
-/// Parses an identity: `eui64`, `fqdn:NAME`, `email:ADDR`, `ipv4:ADDR`, `ipv6:ADDR` or
-/// `keyid:HEX`.
+/// Parses an identity: `eui64`, `fqdn:NAME`, `email:ADDR`, `ipv4:ADDR`, `ipv6:ADDR`,
+/// `dn:CN=…,O=…` or `keyid:HEX`.
 pub fn parse_identity(s: &str) -> Result<IdentityConfig, SessionError> {
     if s == "eui64" {
         return Ok(IdentityConfig::Eui64);
@@ -75,6 +94,10 @@ pub fn parse_identity(s: &str) -> Result<IdentityConfig, SessionError> {
                 .map_err(|_| bad(format!("identity {s:?}: not an IPv6 address")))?;
             (5, a.octets().to_vec())
         }
+        "dn" => (
+            9,
+            dn_der(value).ok_or_else(|| bad(format!("identity {s:?}: not a DN")))?,
+        ),
         "keyid" => (
             11,
             hex_decode(value).ok_or_else(|| bad(format!("identity {s:?}: keyid is not hex")))?,
@@ -85,6 +108,21 @@ pub fn parse_identity(s: &str) -> Result<IdentityConfig, SessionError> {
         return Err(bad(format!("identity {s:?}: empty")));
     }
     Ok(IdentityConfig::Explicit { id_type, data })
+}
+
+/// The DER `Name` of `CN=a,O=b,…` (attributes in the order given).
+fn dn_der(s: &str) -> Option<Vec<u8>> {
+    let mut b = openssl::x509::X509Name::builder().ok()?;
+    let mut any = false;
+    for part in s.split(',') {
+        let (k, v) = part.split_once('=')?;
+        b.append_entry_by_text(k.trim(), v.trim()).ok()?;
+        any = true;
+    }
+    if !any {
+        return None;
+    }
+    b.build().to_der().ok()
 }
 
 /// Parses a traffic selector prefix (`127.0.0.1/32`, `0.0.0.0/0`, `::/0`, `fe80::/64`; a bare
@@ -278,6 +316,105 @@ struct Raw {
     profile: Option<String>,
     routing_protocol: Option<u16>,
     rkmp_exchange_types: Option<[u8; 3]>,
+    #[serde(default)]
+    rekey_child_after_secs: u64,
+    #[serde(default)]
+    rekey_ike_after_secs: u64,
+    #[serde(default)]
+    dpd_secs: u64,
+    #[serde(default)]
+    pfs: bool,
+    auth: Option<String>,
+    cert: Option<String>,
+    key: Option<String>,
+    #[serde(default)]
+    ca: Vec<String>,
+    peer_raw_key: Option<String>,
+    signature: Option<String>,
+}
+
+fn read_file(what: &str, path: &str) -> Result<Vec<u8>, SessionError> {
+    std::fs::read(path).map_err(|e| bad(format!("{what} = {path:?}: {e}")))
+}
+
+/// Certificates of a PEM file (one or more `CERTIFICATE` blocks).
+fn read_certs(what: &str, path: &str) -> Result<Vec<Certificate>, SessionError> {
+    let pem = read_file(what, path)?;
+    let stack = openssl::x509::X509::stack_from_pem(&pem)
+        .map_err(|e| bad(format!("{what} = {path:?}: not PEM certificates: {e}")))?;
+    if stack.is_empty() {
+        return Err(bad(format!("{what} = {path:?}: no certificate")));
+    }
+    stack
+        .iter()
+        .map(|c| {
+            c.to_der()
+                .map_err(|e| bad(format!("{what} = {path:?}: {e}")))
+                .and_then(|d| {
+                    Certificate::from_der(&d).map_err(|e| bad(format!("{what} = {path:?}: {e}")))
+                })
+        })
+        .collect()
+}
+
+fn pubkey_auth(raw: &Raw) -> Result<Option<Arc<PublicKeyAuth>>, SessionError> {
+    match raw.auth.as_deref().unwrap_or("psk") {
+        "psk" => {
+            if raw.cert.is_some()
+                || raw.key.is_some()
+                || !raw.ca.is_empty()
+                || raw.peer_raw_key.is_some()
+            {
+                return Err(bad(
+                    "cert, key, ca and peer_raw_key need auth = \"pubkey\"".into()
+                ));
+            }
+            Ok(None)
+        }
+        "pubkey" => {
+            let path = raw
+                .key
+                .as_deref()
+                .ok_or_else(|| bad("auth = \"pubkey\" needs key".into()))?;
+            let key = openssl::pkey::PKey::private_key_from_pem(&read_file("key", path)?)
+                .map_err(|e| bad(format!("key = {path:?}: not a PEM private key: {e}")))?;
+            let chain = raw
+                .cert
+                .as_deref()
+                .map(|p| read_certs("cert", p))
+                .transpose()?
+                .unwrap_or_default();
+            let mut anchors = Vec::new();
+            for p in &raw.ca {
+                anchors.extend(read_certs("ca", p)?);
+            }
+            let peer_raw_key = raw
+                .peer_raw_key
+                .as_deref()
+                .map(|p| {
+                    let pem = read_file("peer_raw_key", p)?;
+                    openssl::pkey::PKey::public_key_from_pem(&pem)
+                        .and_then(|k| k.public_key_to_der())
+                        .map_err(|e| {
+                            bad(format!("peer_raw_key = {p:?}: not a PEM public key: {e}"))
+                        })
+                })
+                .transpose()?;
+            let classic = match raw.signature.as_deref().unwrap_or("rfc7427") {
+                "rfc7427" => false,
+                "classic" => true,
+                s => return Err(bad(format!("unknown signature {s:?} (rfc7427 or classic)"))),
+            };
+            Ok(Some(Arc::new(PublicKeyAuth::new(
+                key,
+                chain,
+                anchors,
+                peer_raw_key,
+                classic,
+            )?)))
+        }
+        a => Err(bad(format!("unknown auth {a:?} (psk or pubkey)"))),
+    }
 }
 
 /// The KMP ID of RKMP: vendor-specific 255 with a locally administered OUI of this project
@@ -366,6 +503,21 @@ pub struct Ikev2Config {
     /// NAT_DETECTION notifies in IKE_SA_INIT (RFC 7296 §2.23, DECISIONS I9). `None` over
     /// 802.15.9, where they are omitted.
     pub nat_detection: Option<(std::net::SocketAddr, std::net::SocketAddr)>,
+    /// Rekey the child SA this long after it was made (`rekey_child_after_secs`, 0 = never;
+    /// DECISIONS I10).
+    pub rekey_child_after: Option<Duration>,
+    /// Rekey the IKE SA this long after it was made (`rekey_ike_after_secs`, 0 = never).
+    pub rekey_ike_after: Option<Duration>,
+    /// Send an empty INFORMATIONAL after this long without hearing from the peer (`dpd_secs`,
+    /// 0 = off; RFC 7296 §1.4).
+    pub dpd: Option<Duration>,
+    /// Child SA rekeys carry a KE of the IKE SA's group (perfect forward secrecy).
+    pub pfs: bool,
+    /// Public-key credentials (`auth = "pubkey"`); when set they are used instead of the PSK.
+    pub pubkey: Option<Arc<PublicKeyAuth>>,
+    /// The wall-clock time at which the peer's certificates are checked; `None` (the default,
+    /// never from TOML): `SystemTime::now()` at each check. Tests set it.
+    pub validation_time: Option<std::time::SystemTime>,
 }
 
 impl std::fmt::Debug for Ikev2Config {
@@ -388,7 +540,13 @@ impl std::fmt::Debug for Ikev2Config {
             .field("local_ts", &self.local_ts)
             .field("remote_ts", &self.remote_ts)
             .field("nat_detection", &self.nat_detection)
+            .field("rekey_child_after", &self.rekey_child_after)
+            .field("rekey_ike_after", &self.rekey_ike_after)
+            .field("dpd", &self.dpd)
+            .field("pfs", &self.pfs)
             .field("profile", &self.profile)
+            .field("pubkey", &self.pubkey)
+            .field("validation_time", &self.validation_time)
             .finish()
     }
 }
@@ -406,6 +564,7 @@ impl Ikev2Config {
 
     fn parse(text: &str, default_profile: &str) -> Result<Ikev2Config, SessionError> {
         let raw: Raw = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+        let pubkey = pubkey_auth(&raw)?;
         let psk = match (raw.psk, raw.psk_hex) {
             (Some(_), Some(_)) => return Err(bad("give psk or psk_hex, not both".into())),
             (Some(p), None) => Some(SecretBytes::new(p.into_bytes())),
@@ -448,7 +607,12 @@ impl Ikev2Config {
                 .map(|s| parse_traffic_selector(s))
                 .collect::<Result<Vec<_>, _>>()
         };
+        if pubkey.is_some() && psk.is_some() {
+            return Err(bad("auth = \"pubkey\" takes no psk".into()));
+        }
         Ok(Ikev2Config {
+            pubkey,
+            validation_time: None,
             local_id: raw
                 .local_id
                 .as_deref()
@@ -457,6 +621,12 @@ impl Ikev2Config {
             local_ts: ts(&raw.local_ts)?,
             remote_ts: ts(&raw.remote_ts)?,
             nat_detection: None,
+            rekey_child_after: (raw.rekey_child_after_secs > 0)
+                .then(|| Duration::from_secs(raw.rekey_child_after_secs)),
+            rekey_ike_after: (raw.rekey_ike_after_secs > 0)
+                .then(|| Duration::from_secs(raw.rekey_ike_after_secs)),
+            dpd: (raw.dpd_secs > 0).then(|| Duration::from_secs(raw.dpd_secs)),
+            pfs: raw.pfs,
             psk: psk.map(Arc::new),
             ike_proposals,
             child_proposals: raw

@@ -10,6 +10,7 @@
 //!   nothing matches; demands a cookie (statelessly, from the factory) above the configured
 //!   number of half-open SAs; answers a retransmitted request with its cached response.
 //! - A failed AUTH check fails the exchange with AUTHENTICATION_FAILED and installs nothing.
+//!   AUTH is a shared key MIC or a signature with a certificate or raw public key ([`crate::auth`]).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -23,23 +24,21 @@ use kmp_api::session::{
 };
 use kmp_api::{ExtendedAddress, Instant, KmpId};
 
+use crate::auth::{self, PeerInit, SignedData};
 use crate::config::{
     ChildProposal, IdentityConfig, IkeProposal, Ikev2Config, Profile, ROUTING_PROTOCOL_NOTIFY,
 };
 use crate::crypto::{
     DhGroup, DhPrivate, EncrAlg, IkeSaKeys, IntegAlg, PrfAlg, SkCipher, child_keymat,
-    derive_ike_sa_keys, psk_auth,
+    derive_ike_sa_keys,
 };
 use crate::wire::{
-    self, AuthPayload, ExchangeType, Flags, Header, IdPayload, KePayload, Message, NotifyPayload,
-    Payload, Proposal, SaPayload, TrafficSelector, Transform, TsPayload, notify, payload_type,
-    transform,
+    self, ExchangeType, Flags, Header, IdPayload, KePayload, Message, NotifyPayload, Payload,
+    Proposal, SaPayload, TrafficSelector, Transform, TsPayload, notify, payload_type, transform,
 };
 
 /// ID_KEY_ID (RFC 7296 §3.5): our EUI-64 is sent as an 8-octet key ID (DECISIONS I3).
 const ID_KEY_ID: u8 = 11;
-/// Shared Key Message Integrity Code (RFC 7296 §3.8).
-const AUTH_SHARED_KEY: u8 = 2;
 /// Protocol IDs (RFC 7296 §3.3.1).
 const PROTO_IKE: u8 = 1;
 const PROTO_ESP: u8 = 3;
@@ -401,7 +400,15 @@ enum State {
     /// Both sides: the IKE SA and its child SA exist.
     Established {
         sa: Box<IkeSa>,
-        child_spis: ([u8; 4], [u8; 4]),
+        child: ChildSa,
+        /// The SPIs (ours, theirs) of the child SA the peer's last rekey replaced, until the
+        /// peer deletes it.
+        old_child: Option<([u8; 4], [u8; 4])>,
+        /// The IKE SA our answer to the peer's rekey made (and whether we are its initiator),
+        /// in use once the old one is deleted; or ours, once our delete of the old is answered.
+        next_ike: Option<(Box<IkeSa>, bool)>,
+        /// When the IKE SA was made (for `rekey_ike_after`).
+        ike_since: Instant,
     },
     Closed,
 }
@@ -421,8 +428,17 @@ pub struct Ikev2Session {
     /// Responder: the message ID we expect next, and our cached last response.
     expected_request_id: u32,
     last_response: Option<(u32, Vec<u8>)>,
+    /// Whether we are the current IKE SA's initiator (the I flag and which SK keys we use):
+    /// our role at first, the rekey's initiator after an IKE SA rekey (RFC 7296 §2.18).
+    ike_initiator: bool,
+    /// What our outstanding request on the established SA was.
+    pending: Option<Pending>,
+    /// When we last heard from the peer (for `dpd`).
+    last_heard: Instant,
     deadline: Option<Instant>,
     finished: bool,
+    /// What the peer's IKE_SA_INIT said about signature authentication.
+    peer_init: PeerInit,
 }
 
 /// An error while building an encrypted message: the codec's or the cipher's.
@@ -456,8 +472,12 @@ impl Ikev2Session {
             next_request_id: 0,
             expected_request_id: 0,
             last_response: None,
+            ike_initiator: ctx.role == Role::Initiator,
+            pending: None,
+            last_heard: ctx.now,
             deadline: None,
             finished: false,
+            peer_init: PeerInit::default(),
         }
     }
 
@@ -517,7 +537,7 @@ impl Ikev2Session {
             minor_version: 0,
             exchange: wire_exchange(&self.cfg.profile, exchange),
             flags: Flags {
-                initiator: self.role == Role::Initiator,
+                initiator: self.ike_initiator,
                 version: false,
                 response,
             },
@@ -537,7 +557,7 @@ impl Ikev2Session {
     ) -> Result<Vec<u8>, SessionError> {
         let header = self.header(sa.spi_i, sa.spi_r, exchange, response, message_id);
         let (first, plaintext) = wire::emit_payloads(inner);
-        let cipher = if self.role == Role::Initiator {
+        let cipher = if self.ike_initiator {
             &sa.c_i
         } else {
             &sa.c_r
@@ -554,7 +574,7 @@ impl Ikev2Session {
     /// The payloads inside the SK payload of a message from the peer.
     fn open(&self, sa: &IkeSa, raw: &[u8]) -> Result<Vec<Payload>, SessionError> {
         let parts = wire::sk_parts(raw).map_err(|e| SessionError::Malformed(e.to_string()))?;
-        let cipher = if self.role == Role::Initiator {
+        let cipher = if self.ike_initiator {
             &sa.c_r
         } else {
             &sa.c_i
@@ -566,31 +586,69 @@ impl Ikev2Session {
             .map_err(|e| SessionError::Malformed(e.to_string()))
     }
 
-    fn auth_data(
+    /// What the signer's AUTH covers (RFC 7296 §2.15).
+    fn signed_data<'a>(
+        sa: &'a IkeSa,
+        signer_is_initiator: bool,
+        signed_message: &'a [u8],
+        id: &'a IdPayload,
+    ) -> SignedData<'a> {
+        let (peer_nonce, sk_p) = if signer_is_initiator {
+            (&sa.nr, &sa.keys.sk_pi)
+        } else {
+            (&sa.ni, &sa.keys.sk_pr)
+        };
+        SignedData {
+            message: signed_message,
+            peer_nonce,
+            prf: sa.proposal.prf,
+            sk_p: sk_p.expose(),
+            id,
+        }
+    }
+
+    /// Our CERT payloads (if any) and AUTH payload.
+    fn auth_payloads(
         &self,
         sa: &IkeSa,
         signer_is_initiator: bool,
         signed_message: &[u8],
         id: &IdPayload,
-    ) -> Result<SecretBytes, SessionError> {
-        let psk = self
+    ) -> Result<Vec<Payload>, SessionError> {
+        auth::build(
+            self.cfg.psk.as_ref(),
+            self.cfg.pubkey.as_deref(),
+            &self.peer_init,
+            &Self::signed_data(sa, signer_is_initiator, signed_message, id),
+        )
+    }
+
+    /// Whether the peer's AUTH (with its CERTs) verifies; logs why not.
+    fn auth_ok(
+        &self,
+        sa: &IkeSa,
+        signer_is_initiator: bool,
+        signed_message: &[u8],
+        id: &IdPayload,
+        payloads: &[Payload],
+    ) -> bool {
+        let now = self
             .cfg
-            .psk
-            .as_ref()
-            .ok_or_else(|| SessionError::Config("ikev2: no PSK configured".into()))?;
-        let (nonce, sk_p) = if signer_is_initiator {
-            (&sa.nr, &sa.keys.sk_pi)
-        } else {
-            (&sa.ni, &sa.keys.sk_pr)
-        };
-        Ok(psk_auth(
-            sa.proposal.prf,
-            psk.expose(),
-            signed_message,
-            nonce,
-            sk_p.expose(),
-            &id.body_for_auth(),
-        )?)
+            .validation_time
+            .unwrap_or_else(std::time::SystemTime::now);
+        match auth::verify(
+            self.cfg.psk.as_ref(),
+            self.cfg.pubkey.as_deref(),
+            payloads,
+            &Self::signed_data(sa, signer_is_initiator, signed_message, id),
+            now,
+        ) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(peer = %self.peer, reason = %e, "IKE_AUTH: the peer's AUTH does not verify");
+                false
+            }
+        }
     }
 
     fn our_id(&self) -> IdPayload {
@@ -654,6 +712,9 @@ impl Ikev2Session {
         }));
         payloads.push(Payload::Nonce(ni.clone()));
         payloads.extend(nat_notifies(&self.cfg, &spi_i, &[0; 8]));
+        if self.cfg.pubkey.is_some() {
+            payloads.push(auth::signature_hash_notify());
+        }
         let msg = Message {
             header: self.header(spi_i, [0; 8], ExchangeType::IkeSaInit, false, 0),
             payloads,
@@ -737,6 +798,7 @@ impl Ikev2Session {
             });
             return Ok(());
         }
+        self.peer_init = auth::read_init(&msg.payloads);
         let mut sa_p = None;
         let mut ke = None;
         let mut nr = None;
@@ -793,7 +855,7 @@ impl Ikev2Session {
         )?;
         // IKE_AUTH request: SK{IDi, AUTH, SA, TSi, TSr}.
         let id = self.our_id();
-        let auth = self.auth_data(&sa, true, &request, &id)?;
+        let auth = self.auth_payloads(&sa, true, &request, &id)?;
         let child_spi: [u8; 4] = self.random()?;
         let child_proposals = self
             .cfg
@@ -804,17 +866,15 @@ impl Ikev2Session {
                 child_proposal_payload(u8::try_from(i + 1).unwrap_or(u8::MAX), p, child_spi)
             })
             .collect();
-        let inner = vec![
-            Payload::IdI(id),
-            Payload::Auth(AuthPayload {
-                method: AUTH_SHARED_KEY,
-                data: auth.expose().to_vec(),
-            }),
-            Payload::Sa(SaPayload {
-                proposals: child_proposals,
-            }),
-        ];
-        let mut inner = inner;
+        // IDi, [CERT+], [CERTREQ], AUTH (RFC 7296 §1.2).
+        let mut inner = vec![Payload::IdI(id)];
+        let (cert_auth, auth_p) = auth.split_at(auth.len().saturating_sub(1));
+        inner.extend_from_slice(cert_auth);
+        inner.extend(auth::certreq(self.cfg.pubkey.as_deref()));
+        inner.extend_from_slice(auth_p);
+        inner.push(Payload::Sa(SaPayload {
+            proposals: child_proposals,
+        }));
         self.add_selectors(
             &mut inner,
             self.cfg.local_ts.clone(),
@@ -868,7 +928,7 @@ impl Ikev2Session {
                 _ => {}
             }
         }
-        let (Some(idr), Some(auth)) = (idr, auth) else {
+        let (Some(idr), Some(_)) = (idr, auth) else {
             return Err(SessionError::Malformed(
                 "IKE_AUTH response lacks IDr or AUTH".into(),
             ));
@@ -878,10 +938,7 @@ impl Ikev2Session {
             self.fail(FailureReason::AuthenticationFailed);
             return Ok(());
         }
-        let expected = self.auth_data(sa, false, init_response, idr)?;
-        if auth.method != AUTH_SHARED_KEY || !kmp_api::crypto::ct_eq(expected.expose(), &auth.data)
-        {
-            tracing::warn!(peer = %self.peer, "IKE_AUTH: the responder's AUTH does not verify");
+        if !self.auth_ok(sa, false, init_response, idr, &inner) {
             self.fail(FailureReason::AuthenticationFailed);
             return Ok(());
         }
@@ -1004,6 +1061,14 @@ impl Ikev2Session {
         if find_notify(&msg.payloads, notify::NAT_DETECTION_SOURCE_IP).is_some() {
             payloads.extend(nat_notifies(&self.cfg, &spi_i, &spi_r));
         }
+        // Signature authentication: RFC 7427 §4 and our CERTREQ (DECISIONS I21).
+        self.peer_init = auth::read_init(&msg.payloads);
+        if self.cfg.pubkey.is_some() {
+            if self.peer_init.sha256_signatures {
+                payloads.push(auth::signature_hash_notify());
+            }
+            payloads.extend(auth::certreq(self.cfg.pubkey.as_deref()));
+        }
         let reply = Message {
             header: self.header(spi_i, spi_r, ExchangeType::IkeSaInit, true, 0),
             payloads,
@@ -1052,7 +1117,7 @@ impl Ikev2Session {
                 _ => {}
             }
         }
-        let (Some(idi), Some(auth)) = (idi, auth) else {
+        let (Some(idi), Some(_)) = (idi, auth) else {
             return Err(SessionError::Malformed(
                 "IKE_AUTH request lacks IDi or AUTH".into(),
             ));
@@ -1060,12 +1125,8 @@ impl Ikev2Session {
         let State::InitAnswered { request, .. } = &self.state else {
             return Err(internal("state"));
         };
-        let expected = self.auth_data(sa, true, request, idi)?;
         let id_ok = self.peer_id_ok(idi);
-        if !id_ok
-            || auth.method != AUTH_SHARED_KEY
-            || !kmp_api::crypto::ct_eq(expected.expose(), &auth.data)
-        {
+        if !id_ok || !self.auth_ok(sa, true, request, idi, &inner) {
             tracing::warn!(peer = %self.peer, id_ok, "IKE_AUTH: the initiator's ID or AUTH does not verify");
             let reply = self.seal(
                 sa,
@@ -1146,19 +1207,14 @@ impl Ikev2Session {
             return Err(internal("state"));
         };
         let id = self.our_id();
-        let our_auth = self.auth_data(sa, false, response, &id)?;
+        let our_auth = self.auth_payloads(sa, false, response, &id)?;
         let spi_r: [u8; 4] = self.random()?;
         let mut p = child_proposal_payload(number, &child, spi_r);
         p.number = number;
-        let inner = vec![
-            Payload::IdR(id),
-            Payload::Auth(AuthPayload {
-                method: AUTH_SHARED_KEY,
-                data: our_auth.expose().to_vec(),
-            }),
-            Payload::Sa(SaPayload { proposals: vec![p] }),
-        ];
-        let mut inner = inner;
+        // IDr, [CERT+], AUTH.
+        let mut inner = vec![Payload::IdR(id)];
+        inner.extend(our_auth);
+        inner.push(Payload::Sa(SaPayload { proposals: vec![p] }));
         self.add_selectors(&mut inner, narrowed.0, narrowed.1);
         let reply = self.seal(sa, ExchangeType::IkeAuth, true, 1, &inner)?;
         self.send_response(1, reply);
@@ -1202,89 +1258,28 @@ impl Ikev2Session {
         child: ChildProposal,
         child_spis: ([u8; 4], [u8; 4]),
     ) -> Result<(), SessionError> {
-        let per_dir = child.encr.key_material_len() + child.integ.key_len();
-        let keymat = child_keymat(
-            sa.proposal.prf,
-            sa.keys.sk_d.expose(),
-            None,
+        let (link_keys, record) = self.child_records(
+            &sa,
+            &child,
+            self.role == Role::Initiator,
             &sa.ni,
             &sa.nr,
-            2 * per_dir,
+            None,
+            child_spis,
         )?;
-        let k = keymat.expose();
-        let i2r = SecretBytes::from_slice(k.get(..16).ok_or_else(|| internal("keymat"))?);
-        let r2i = SecretBytes::from_slice(
-            k.get(per_dir..per_dir + 16)
-                .ok_or_else(|| internal("keymat"))?,
-        );
-        let (tx, rx) = if self.role == Role::Initiator {
-            (i2r, r2i)
-        } else {
-            (r2i, i2r)
-        };
-        let link = |key, direction| LinkKey {
-            key,
-            lookup: KeyIdentifier::Implicit,
-            scope: KeyScope::Pairwise(self.peer),
-            direction,
-            min_security_level: self.cfg.min_security_level,
-            lifetime: self.cfg.key_lifetime,
-        };
-        let mut sa_id = child_spis.0.to_vec();
-        sa_id.extend_from_slice(&child_spis.1);
-        let mut session_id = sa.spi_i.to_vec();
-        session_id.extend_from_slice(&sa.spi_r);
-        let install = if let Profile::Rkmp {
-            routing_protocol, ..
-        } = self.cfg.profile
-        {
+        let session_id = session_id_of(&sa);
+        let mut upper_layer_sas = Vec::new();
+        if matches!(self.cfg.profile, Profile::Rkmp { .. }) {
             // RKMP (DECISIONS K3): the RKMP SA keeps SK_d (for later child SAs); the child SA
             // becomes a routing-protocol SA under it, with each direction's whole key material.
-            let mut routing_id = routing_protocol.to_be_bytes().to_vec();
-            routing_id.extend_from_slice(&sa_id);
-            let i2r_all =
-                SecretBytes::from_slice(k.get(..per_dir).ok_or_else(|| internal("keymat"))?);
-            let r2i_all = SecretBytes::from_slice(
-                k.get(per_dir..2 * per_dir)
-                    .ok_or_else(|| internal("keymat"))?,
-            );
-            KeyInstall {
-                owner: self.cfg.kmp_id(),
-                peer: self.peer,
-                link_keys: vec![],
-                upper_layer_sas: vec![
-                    UpperLayerSa {
-                        sa_id: session_id.clone(),
-                        kind: "rkmp-sa".into(),
-                        keys: vec![("SK_d".into(), sa.keys.sk_d.clone())],
-                        lifetime: self.cfg.key_lifetime,
-                        parent: None,
-                    },
-                    UpperLayerSa {
-                        sa_id: routing_id,
-                        kind: "rkmp-routing".into(),
-                        keys: vec![("key-i2r".into(), i2r_all), ("key-r2i".into(), r2i_all)],
-                        lifetime: self.cfg.key_lifetime,
-                        parent: Some(session_id.clone()),
-                    },
-                ],
-            }
-        } else {
-            KeyInstall {
-                owner: self.cfg.kmp_id(),
-                peer: self.peer,
-                link_keys: vec![
-                    link(tx, KeyDirection::Transmit),
-                    link(rx, KeyDirection::Receive),
-                ],
-                upper_layer_sas: vec![UpperLayerSa {
-                    sa_id: sa_id.clone(),
-                    kind: "ikev2-child".into(),
-                    keys: vec![],
-                    lifetime: self.cfg.key_lifetime,
-                    parent: None,
-                }],
-            }
+            upper_layer_sas.push(rkmp_sa_record(&sa, self.cfg.key_lifetime));
+        }
+        upper_layer_sas.push(record.clone());
+        let install = KeyInstall {
+            owner: self.cfg.kmp_id(),
+            peer: self.peer,
+            link_keys,
+            upper_layer_sas,
         };
         self.actions.push_back(Action::InstallKeys(install));
         self.actions
@@ -1296,9 +1291,30 @@ impl Ikev2Session {
             })));
         self.finished = true;
         tracing::info!(peer = %self.peer, role = ?self.role, "IKE SA and child SA established");
-        self.state = State::Established { sa, child_spis };
+        let ours = if self.role == Role::Initiator {
+            child_spis.0
+        } else {
+            child_spis.1
+        };
+        let theirs = if ours == child_spis.0 {
+            child_spis.1
+        } else {
+            child_spis.0
+        };
+        self.state = State::Established {
+            sa,
+            child: ChildSa {
+                ours,
+                theirs,
+                record,
+                since: now,
+            },
+            old_child: None,
+            next_ike: None,
+            ike_since: now,
+        };
+        self.last_heard = now;
         self.deadline = None;
-        let _ = now;
         Ok(())
     }
 }
@@ -1307,10 +1323,18 @@ impl Ikev2Session {
     /// INFORMATIONAL request on the established SA: liveness (empty) or delete.
     fn on_informational_request(
         &mut self,
+        now: Instant,
         raw: &[u8],
         message_id: u32,
     ) -> Result<(), SessionError> {
-        let State::Established { sa, child_spis } = &self.state else {
+        let State::Established {
+            sa,
+            child,
+            old_child,
+            next_ike,
+            ..
+        } = &self.state
+        else {
             return Err(internal("state"));
         };
         let inner = self.open(sa, raw)?;
@@ -1322,26 +1346,31 @@ impl Ikev2Session {
             })
             .collect();
         let ike_deleted = deletes.iter().any(|d| d.protocol == PROTO_IKE);
-        let ours = if self.role == Role::Initiator {
-            child_spis.1
-        } else {
-            child_spis.0
+        let names = |spi: [u8; 4]| {
+            deletes
+                .iter()
+                .any(|d| d.protocol == PROTO_ESP && d.spis.iter().any(|s| s.as_slice() == spi))
         };
-        let child_deleted = deletes
-            .iter()
-            .any(|d| d.protocol == PROTO_ESP && d.spis.iter().any(|s| s.as_slice() == ours));
+        let child_deleted = names(child.theirs);
+        // The delete of the child SA the peer's rekey replaced (RFC 7296 §2.8): answered, and
+        // nothing else happens (its record went when the new one came).
+        let old_deleted = old_child.filter(|(_, theirs)| names(*theirs));
+        // The delete of the IKE SA the peer's rekey replaced: the new one takes over.
+        let rekeyed_ike = ike_deleted && next_ike.is_some();
         let mut reply_inner = Vec::new();
-        if child_deleted && !ike_deleted {
-            // RFC 7296 §1.4.1: answer a child SA delete with the delete of our inbound SA.
-            let mine = if self.role == Role::Initiator {
-                child_spis.0
-            } else {
-                child_spis.1
-            };
+        if let Some((mine, _)) = old_deleted {
             reply_inner.push(Payload::Delete(wire::DeletePayload {
                 protocol: PROTO_ESP,
                 spi_size: 4,
                 spis: vec![mine.to_vec()],
+            }));
+        }
+        if child_deleted && !ike_deleted {
+            // RFC 7296 §1.4.1: answer a child SA delete with the delete of our inbound SA.
+            reply_inner.push(Payload::Delete(wire::DeletePayload {
+                protocol: PROTO_ESP,
+                spi_size: 4,
+                spis: vec![child.ours.to_vec()],
             }));
         }
         let reply = self.seal(
@@ -1353,7 +1382,14 @@ impl Ikev2Session {
         )?;
         self.send_response(message_id, reply);
         self.expected_request_id = message_id.wrapping_add(1);
-        if ike_deleted || child_deleted {
+        if old_deleted.is_some()
+            && let State::Established { old_child, .. } = &mut self.state
+        {
+            *old_child = None;
+        }
+        if rekeyed_ike {
+            self.promote(now);
+        } else if ike_deleted || child_deleted {
             tracing::info!(peer = %self.peer, ike = ike_deleted, "peer deleted the SA: keys removed");
             self.actions
                 .push_back(Action::RemoveKeys(kmp_api::session::KeyRemoval {
@@ -1384,7 +1420,7 @@ impl Ikev2Session {
                 });
             }
             // A response from the IKE SA initiator's peer carries I = 0, and vice versa.
-            if h.flags.initiator == (self.role == Role::Initiator) {
+            if h.flags.initiator == self.ike_initiator {
                 return Err(SessionError::Malformed(
                     "response with our own I flag".into(),
                 ));
@@ -1394,11 +1430,12 @@ impl Ikev2Session {
                     self.on_init_response(now, pdu, msg)
                 }
                 (State::AuthSent { .. }, ExchangeType::IkeAuth) => self.on_auth_response(now, pdu),
-                (State::Established { sa, .. }, ExchangeType::Informational) => {
+                (State::Established { .. }, ExchangeType::Informational) => {
                     // Our liveness check or delete was answered.
-                    self.open(sa, pdu)?;
-                    self.outstanding = None;
-                    Ok(())
+                    self.on_informational_response(now, pdu)
+                }
+                (State::Established { .. }, ExchangeType::CreateChildSa) => {
+                    self.on_create_child_response(now, pdu)
                 }
                 _ => Err(SessionError::UnexpectedMessage {
                     expected: "a response to our request",
@@ -1418,6 +1455,7 @@ impl Ikev2Session {
         }
         if let Some((mid, resp)) = &self.last_response
             && *mid == h.message_id
+            && resp.get(..8) == Some(&h.spi_i[..])
         {
             // A retransmitted request: the same answer again (RFC 7296 §2.1).
             tracing::debug!(peer = %self.peer, message_id = mid, "retransmitted request answered from cache");
@@ -1436,21 +1474,10 @@ impl Ikev2Session {
         match (&self.state, h.exchange) {
             (State::InitAnswered { .. }, ExchangeType::IkeAuth) => self.on_auth_request(now, pdu),
             (State::Established { .. }, ExchangeType::Informational) => {
-                self.on_informational_request(pdu, h.message_id)
+                self.on_informational_request(now, pdu, h.message_id)
             }
-            (State::Established { sa, .. }, ExchangeType::CreateChildSa) => {
-                // Rekeying is not offered yet: refuse cleanly so the peer can delete and
-                // re-establish instead (RFC 7296 §1.3, NO_ADDITIONAL_SAS).
-                let reply = self.seal(
-                    sa,
-                    ExchangeType::CreateChildSa,
-                    true,
-                    h.message_id,
-                    &[notify_payload(notify::NO_ADDITIONAL_SAS, vec![])],
-                )?;
-                self.send_response(h.message_id, reply);
-                self.expected_request_id = h.message_id.wrapping_add(1);
-                Ok(())
+            (State::Established { .. }, ExchangeType::CreateChildSa) => {
+                self.on_create_child_request(now, pdu, h.message_id)
             }
             _ => Err(SessionError::UnexpectedMessage {
                 expected: "a request valid in this state",
@@ -1493,7 +1520,10 @@ impl KmpSession for Ikev2Session {
         if matches!(self.state, State::Closed) {
             return Err(SessionError::Finished);
         }
-        self.dispatch(now, pdu)
+        self.dispatch(now, pdu)?;
+        // Only an authenticated message gets this far on an established SA.
+        self.last_heard = now;
+        Ok(())
     }
 
     fn handle_timeout(&mut self, now: Instant) {
@@ -1534,13 +1564,21 @@ impl KmpSession for Ikev2Session {
                 self.fail(FailureReason::Timeout { attempts: 1 });
             }
         }
+        // Rekeys and liveness checks (DECISIONS I10, I12).
+        if let Err(e) = self.own_request_due(now) {
+            tracing::warn!(peer = %self.peer, error = %e, "could not start a rekey or liveness check");
+        }
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        match (self.outstanding.as_ref().map(|o| o.deadline), self.deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.outstanding.as_ref().map(|o| o.deadline),
+            self.deadline,
+            self.next_own_request(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     fn poll_action(&mut self) -> Option<Action> {
@@ -1777,4 +1815,865 @@ inventory::submit! {
 
 inventory::submit! {
     kmp_api::KmpRegistration::new(crate::config::RKMP_KMP_ID, "rkmp", make_rkmp_factory)
+}
+
+/// A child SA (one per IKE SA over 802.15.9, DECISIONS I11).
+struct ChildSa {
+    /// Our inbound SPI.
+    ours: [u8; 4],
+    /// The peer's inbound SPI.
+    theirs: [u8; 4],
+    /// Its record in the PIB store (`ikev2-child`, or RKMP's `rkmp-routing` with its keys).
+    record: UpperLayerSa,
+    /// When it was made (for `rekey_child_after`).
+    since: Instant,
+}
+
+/// What our outstanding request on an established IKE SA was (DECISIONS I10–I12).
+enum Pending {
+    /// A liveness check, or anything else whose answer only reopens the window.
+    Informational,
+    /// CREATE_CHILD_SA rekeying the child SA.
+    ChildRekey {
+        ni: Vec<u8>,
+        dh: Option<DhPrivate>,
+        spi: [u8; 4],
+    },
+    /// CREATE_CHILD_SA rekeying the IKE SA.
+    IkeRekey {
+        ni: Vec<u8>,
+        dh: DhPrivate,
+        spi: [u8; 8],
+    },
+    /// INFORMATIONAL Delete of the old IKE SA after our IKE SA rekey.
+    DeleteOldIke,
+}
+
+/// A child SA offer: the proposal with a D-H transform when the exchange carries a KE.
+fn child_offer(number: u8, p: &ChildProposal, spi: [u8; 4], dh: Option<DhGroup>) -> Proposal {
+    let mut prop = child_proposal_payload(number, p, spi);
+    if let Some(g) = dh {
+        let at = prop.transforms.len().saturating_sub(1);
+        prop.transforms.insert(
+            at,
+            Transform {
+                transform_type: transform::TYPE_DH,
+                id: g.transform_id(),
+                key_length: None,
+                other_attributes: vec![],
+            },
+        );
+    }
+    prop
+}
+
+/// A received child SA offer: the proposal, its SPI and the D-H groups it names (`0` is NONE).
+fn read_child_offer(p: &Proposal) -> Option<(ChildProposal, [u8; 4], Vec<u16>)> {
+    let mut rest = p.clone();
+    let groups: Vec<u16> = p
+        .transforms
+        .iter()
+        .filter(|t| t.transform_type == transform::TYPE_DH)
+        .map(|t| t.id)
+        .collect();
+    rest.transforms
+        .retain(|t| t.transform_type != transform::TYPE_DH);
+    read_child_proposal(&rest).map(|(c, spi)| (c, spi, groups))
+}
+
+fn session_id_of(sa: &IkeSa) -> Vec<u8> {
+    [&sa.spi_i[..], &sa.spi_r[..]].concat()
+}
+
+/// RKMP's record of the IKE SA (DECISIONS K3): its SK_d, for later child SAs.
+fn rkmp_sa_record(sa: &IkeSa, lifetime: Option<kmp_api::Duration>) -> UpperLayerSa {
+    UpperLayerSa {
+        sa_id: session_id_of(sa),
+        kind: "rkmp-sa".into(),
+        keys: vec![("SK_d".into(), sa.keys.sk_d.clone())],
+        lifetime,
+        parent: None,
+    }
+}
+
+impl IkeSa {
+    /// The IKE SA a rekey made: keys from the new SKEYSEED (RFC 7296 §2.18).
+    fn rekeyed(
+        old: &IkeSa,
+        proposal: IkeProposal,
+        spi_i: [u8; 8],
+        spi_r: [u8; 8],
+        ni: Vec<u8>,
+        nr: Vec<u8>,
+        g_ir: &[u8],
+    ) -> Result<IkeSa, SessionError> {
+        // SKEYSEED' with the old SA's PRF (as strongSwan does), the keys with the new one.
+        let seed = crate::crypto::keys::rekey_skeyseed(
+            old.proposal.prf,
+            old.keys.sk_d.expose(),
+            g_ir,
+            &ni,
+            &nr,
+        )?;
+        let keys = crate::crypto::keys::ike_sa_keys_from_skeyseed(
+            proposal.prf,
+            proposal.encr,
+            proposal.integ,
+            seed.expose(),
+            &ni,
+            &nr,
+            &spi_i,
+            &spi_r,
+        )?;
+        let c_i = SkCipher::new(
+            proposal.encr,
+            proposal.integ,
+            keys.sk_ei.expose(),
+            keys.sk_ai.expose(),
+        )?;
+        let c_r = SkCipher::new(
+            proposal.encr,
+            proposal.integ,
+            keys.sk_er.expose(),
+            keys.sk_ar.expose(),
+        )?;
+        Ok(IkeSa {
+            proposal,
+            spi_i,
+            spi_r,
+            keys,
+            c_i,
+            c_r,
+            ni,
+            nr,
+        })
+    }
+}
+
+/// The outcome of a CREATE_CHILD_SA request we answer.
+enum Answer {
+    /// An error notify; nothing changes.
+    Refuse(u16, Vec<u8>),
+    /// A rekeyed child SA.
+    Child {
+        reply: Vec<Payload>,
+        child: ChildSa,
+        install: KeyInstall,
+    },
+    /// A rekeyed IKE SA, in use once the peer deletes the old one.
+    Ike {
+        reply: Vec<Payload>,
+        sa: Box<IkeSa>,
+    },
+}
+
+impl Ikev2Session {
+    fn removal(&self, which: kmp_api::session::KeySelector) -> Action {
+        Action::RemoveKeys(kmp_api::session::KeyRemoval {
+            owner: self.cfg.kmp_id(),
+            peer: self.peer,
+            which,
+        })
+    }
+
+    /// A child SA's keys (RFC 7296 §2.17) as PIB records: link keys and an `ikev2-child`
+    /// record (IKEv2), or an `rkmp-routing` SA under the IKE SA's record (RKMP). `we_began`:
+    /// we sent the request of the exchange that made it; `spis`: the requester's SPI, then the
+    /// responder's.
+    #[allow(clippy::too_many_arguments)]
+    fn child_records(
+        &self,
+        sa: &IkeSa,
+        child: &ChildProposal,
+        we_began: bool,
+        ni: &[u8],
+        nr: &[u8],
+        g_ir: Option<&[u8]>,
+        spis: ([u8; 4], [u8; 4]),
+    ) -> Result<(Vec<LinkKey>, UpperLayerSa), SessionError> {
+        let per_dir = child.encr.key_material_len() + child.integ.key_len();
+        let keymat = child_keymat(
+            sa.proposal.prf,
+            sa.keys.sk_d.expose(),
+            g_ir,
+            ni,
+            nr,
+            2 * per_dir,
+        )?;
+        let k = keymat.expose();
+        let part = |r: std::ops::Range<usize>| {
+            k.get(r)
+                .map(SecretBytes::from_slice)
+                .ok_or_else(|| internal("keymat"))
+        };
+        let sa_id = [&spis.0[..], &spis.1[..]].concat();
+        if let Profile::Rkmp {
+            routing_protocol, ..
+        } = self.cfg.profile
+        {
+            let mut routing_id = routing_protocol.to_be_bytes().to_vec();
+            routing_id.extend_from_slice(&sa_id);
+            return Ok((
+                vec![],
+                UpperLayerSa {
+                    sa_id: routing_id,
+                    kind: "rkmp-routing".into(),
+                    keys: vec![
+                        ("key-i2r".into(), part(0..per_dir)?),
+                        ("key-r2i".into(), part(per_dir..2 * per_dir)?),
+                    ],
+                    lifetime: self.cfg.key_lifetime,
+                    parent: Some(session_id_of(sa)),
+                },
+            ));
+        }
+        let (i2r, r2i) = (part(0..16)?, part(per_dir..per_dir + 16)?);
+        let (tx, rx) = if we_began { (i2r, r2i) } else { (r2i, i2r) };
+        let link = |key, direction| LinkKey {
+            key,
+            lookup: KeyIdentifier::Implicit,
+            scope: KeyScope::Pairwise(self.peer),
+            direction,
+            min_security_level: self.cfg.min_security_level,
+            lifetime: self.cfg.key_lifetime,
+        };
+        Ok((
+            vec![
+                link(tx, KeyDirection::Transmit),
+                link(rx, KeyDirection::Receive),
+            ],
+            UpperLayerSa {
+                sa_id,
+                kind: "ikev2-child".into(),
+                keys: vec![],
+                lifetime: self.cfg.key_lifetime,
+                parent: None,
+            },
+        ))
+    }
+
+    /// Starts a child SA rekey (RFC 7296 §1.3.3); a no-op unless established and idle.
+    fn start_child_rekey(&mut self, now: Instant) -> Result<(), SessionError> {
+        let State::Established { sa, child, .. } = &self.state else {
+            return Ok(());
+        };
+        if self.outstanding.is_some() {
+            return Ok(());
+        }
+        let spi: [u8; 4] = self.random()?;
+        let ni = self.nonce()?;
+        let group = sa.proposal.dh;
+        let dh = if self.cfg.pfs {
+            Some(group.generate(&self.rng)?)
+        } else {
+            None
+        };
+        let proposals = self
+            .cfg
+            .child_proposals
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                child_offer(
+                    u8::try_from(i + 1).unwrap_or(u8::MAX),
+                    p,
+                    spi,
+                    dh.as_ref().map(|_| group),
+                )
+            })
+            .collect();
+        let mut inner = vec![
+            Payload::Notify(NotifyPayload {
+                protocol: PROTO_ESP,
+                spi: child.ours.to_vec(),
+                notify_type: notify::REKEY_SA,
+                data: vec![],
+            }),
+            Payload::Sa(SaPayload { proposals }),
+            Payload::Nonce(ni.clone()),
+        ];
+        if let Some(d) = &dh {
+            inner.push(Payload::Ke(KePayload {
+                group: group.transform_id(),
+                data: d.public(),
+            }));
+        }
+        self.add_selectors(
+            &mut inner,
+            self.cfg.local_ts.clone(),
+            self.cfg.remote_ts.clone(),
+        );
+        let mid = self.next_request_id;
+        let raw = self.seal(sa, ExchangeType::CreateChildSa, false, mid, &inner)?;
+        tracing::info!(peer = %self.peer, "rekeying the child SA");
+        self.next_request_id = mid.wrapping_add(1);
+        self.send_request(now, mid, raw);
+        self.pending = Some(Pending::ChildRekey { ni, dh, spi });
+        Ok(())
+    }
+
+    /// Starts an IKE SA rekey (RFC 7296 §1.3.2); a no-op unless established and idle.
+    fn start_ike_rekey(&mut self, now: Instant) -> Result<(), SessionError> {
+        let State::Established { sa, .. } = &self.state else {
+            return Ok(());
+        };
+        if self.outstanding.is_some() {
+            return Ok(());
+        }
+        let spi: [u8; 8] = self.random()?;
+        let ni = self.nonce()?;
+        // The KE is for the group the current SA uses; we offer only proposals of that group
+        // first, then the others (without a KE of theirs an INVALID_KE_PAYLOAD would follow).
+        let group = sa.proposal.dh;
+        let dh = group.generate(&self.rng)?;
+        let mut offers: Vec<&IkeProposal> = self
+            .cfg
+            .ike_proposals
+            .iter()
+            .filter(|p| p.dh == group)
+            .collect();
+        if offers.is_empty() {
+            offers.push(&sa.proposal);
+        }
+        let proposals = offers
+            .iter()
+            .enumerate()
+            .map(|(i, p)| ike_proposal_payload(u8::try_from(i + 1).unwrap_or(u8::MAX), p, &spi))
+            .collect();
+        let inner = vec![
+            Payload::Sa(SaPayload { proposals }),
+            Payload::Nonce(ni.clone()),
+            Payload::Ke(KePayload {
+                group: group.transform_id(),
+                data: dh.public(),
+            }),
+        ];
+        let mid = self.next_request_id;
+        let raw = self.seal(sa, ExchangeType::CreateChildSa, false, mid, &inner)?;
+        tracing::info!(peer = %self.peer, "rekeying the IKE SA");
+        self.next_request_id = mid.wrapping_add(1);
+        self.send_request(now, mid, raw);
+        self.pending = Some(Pending::IkeRekey { ni, dh, spi });
+        Ok(())
+    }
+
+    /// Sends an empty INFORMATIONAL request (liveness check, RFC 7296 §1.4).
+    fn start_dpd(&mut self, now: Instant) -> Result<(), SessionError> {
+        let State::Established { sa, .. } = &self.state else {
+            return Ok(());
+        };
+        let mid = self.next_request_id;
+        let raw = self.seal(sa, ExchangeType::Informational, false, mid, &[])?;
+        tracing::debug!(peer = %self.peer, "liveness check");
+        self.next_request_id = mid.wrapping_add(1);
+        self.send_request(now, mid, raw);
+        self.pending = Some(Pending::Informational);
+        Ok(())
+    }
+
+    /// The next time an established SA wants to send a request on its own.
+    fn next_own_request(&self) -> Option<Instant> {
+        let State::Established {
+            child,
+            next_ike: None,
+            ike_since,
+            ..
+        } = &self.state
+        else {
+            return None;
+        };
+        if self.outstanding.is_some() {
+            return None;
+        }
+        [
+            self.cfg.rekey_ike_after.map(|d| *ike_since + d),
+            self.cfg.rekey_child_after.map(|d| child.since + d),
+            self.cfg.dpd.map(|d| self.last_heard + d),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Starts whichever of IKE SA rekey, child SA rekey and liveness check is due.
+    fn own_request_due(&mut self, now: Instant) -> Result<(), SessionError> {
+        if self.next_own_request().is_none_or(|t| t > now) {
+            return Ok(());
+        }
+        let State::Established {
+            child, ike_since, ..
+        } = &self.state
+        else {
+            return Ok(());
+        };
+        let ike_due = self.cfg.rekey_ike_after.is_some_and(|d| *ike_since + d <= now);
+        let child_due = self.cfg.rekey_child_after.is_some_and(|d| child.since + d <= now);
+        if ike_due {
+            self.start_ike_rekey(now)
+        } else if child_due {
+            self.start_child_rekey(now)
+        } else {
+            self.start_dpd(now)
+        }
+    }
+
+    /// Makes the IKE SA a rekey created the current one: message IDs restart at 0 and, under
+    /// RKMP, the PIB's records follow (the routing SA moves under the new RKMP SA).
+    fn promote(&mut self, now: Instant) {
+        let rkmp = matches!(self.cfg.profile, Profile::Rkmp { .. });
+        let lifetime = self.cfg.key_lifetime;
+        let State::Established {
+            sa,
+            child,
+            next_ike,
+            ike_since,
+            ..
+        } = &mut self.state
+        else {
+            return;
+        };
+        let Some((new, we_initiated)) = next_ike.take() else {
+            return;
+        };
+        let old = std::mem::replace(sa, new);
+        *ike_since = now;
+        let records = rkmp.then(|| {
+            child.record.parent = Some(session_id_of(sa));
+            vec![rkmp_sa_record(sa, lifetime), child.record.clone()]
+        });
+        self.ike_initiator = we_initiated;
+        self.next_request_id = 0;
+        self.expected_request_id = 0;
+        tracing::info!(peer = %self.peer, "IKE SA rekeyed");
+        if let Some(records) = records {
+            self.actions.push_back(Action::InstallKeys(KeyInstall {
+                owner: self.cfg.kmp_id(),
+                peer: self.peer,
+                link_keys: vec![],
+                upper_layer_sas: records,
+            }));
+            let gone = self.removal(kmp_api::session::KeySelector::UpperLayerSa {
+                sa_id: session_id_of(&old),
+                revoke_children: false,
+            });
+            self.actions.push_back(gone);
+        }
+    }
+
+    /// Whether a rekey request of the peer collides with ours and wins (RFC 7296 §2.8.1: the
+    /// lower nonce loses). A losing request of ours is abandoned (its answer is ignored).
+    fn collision_we_win(&mut self, their_nonce: &[u8]) -> bool {
+        let ours = match &self.pending {
+            Some(Pending::ChildRekey { ni, .. } | Pending::IkeRekey { ni, .. }) => ni.as_slice(),
+            _ => return false,
+        };
+        if ours > their_nonce {
+            return true;
+        }
+        tracing::info!(peer = %self.peer, "rekey collision: the peer's rekey wins");
+        self.pending = Some(Pending::Informational);
+        false
+    }
+
+    /// A CREATE_CHILD_SA request on the established IKE SA: a child SA or IKE SA rekey.
+    fn on_create_child_request(
+        &mut self,
+        now: Instant,
+        raw: &[u8],
+        message_id: u32,
+    ) -> Result<(), SessionError> {
+        let State::Established { sa, .. } = &self.state else {
+            return Err(internal("state"));
+        };
+        let inner = self.open(sa, raw)?;
+        let answer = self.answer_create_child(now, &inner)?;
+        let reply_inner = match answer {
+            Answer::Refuse(code, data) => {
+                tracing::info!(peer = %self.peer, code, "CREATE_CHILD_SA refused");
+                vec![notify_payload(code, data)]
+            }
+            Answer::Child {
+                reply,
+                child: new,
+                install,
+            } => {
+                let State::Established {
+                    child, old_child, ..
+                } = &mut self.state
+                else {
+                    return Err(internal("state"));
+                };
+                let old = std::mem::replace(child, new);
+                *old_child = Some((old.ours, old.theirs));
+                self.actions.push_back(Action::InstallKeys(install));
+                let gone = self.removal(kmp_api::session::KeySelector::UpperLayerSa {
+                    sa_id: old.record.sa_id,
+                    revoke_children: false,
+                });
+                self.actions.push_back(gone);
+                tracing::info!(peer = %self.peer, "child SA rekeyed (peer's request)");
+                reply
+            }
+            Answer::Ike { reply, sa: new } => {
+                // The peer began the rekey: it is the new IKE SA's initiator (RFC 7296 §2.18).
+                if let State::Established { next_ike, .. } = &mut self.state {
+                    *next_ike = Some((new, false));
+                }
+                reply
+            }
+        };
+        let State::Established { sa, .. } = &self.state else {
+            return Err(internal("state"));
+        };
+        let reply = self.seal(
+            sa,
+            ExchangeType::CreateChildSa,
+            true,
+            message_id,
+            &reply_inner,
+        )?;
+        self.send_response(message_id, reply);
+        self.expected_request_id = message_id.wrapping_add(1);
+        Ok(())
+    }
+
+    fn answer_create_child(
+        &mut self,
+        now: Instant,
+        inner: &[Payload],
+    ) -> Result<Answer, SessionError> {
+        let (mut sa_p, mut ke, mut ni, mut tsi, mut tsr) = (None, None, None, None, None);
+        for p in inner {
+            match p {
+                Payload::Sa(s) => sa_p = Some(s),
+                Payload::Ke(k) => ke = Some(k),
+                Payload::Nonce(n) => ni = Some(n),
+                Payload::TsI(t) => tsi = Some(t),
+                Payload::TsR(t) => tsr = Some(t),
+                _ => {}
+            }
+        }
+        let (Some(sa_p), Some(ni)) = (sa_p, ni) else {
+            return Ok(Answer::Refuse(notify::INVALID_SYNTAX, vec![]));
+        };
+        if !(16..=256).contains(&ni.len()) {
+            return Ok(Answer::Refuse(notify::INVALID_SYNTAX, vec![]));
+        }
+        let rekey = find_notify(inner, notify::REKEY_SA);
+        let is_ike = sa_p.proposals.iter().any(|p| p.protocol == PROTO_IKE);
+        if !is_ike && rekey.is_none() {
+            // One child SA per IKE SA over 802.15.9 (DECISIONS I11).
+            return Ok(Answer::Refuse(notify::NO_ADDITIONAL_SAS, vec![]));
+        }
+        let State::Established { sa, child, .. } = &self.state else {
+            return Err(internal("state"));
+        };
+        if !is_ike
+            && rekey.is_none_or(|n| n.protocol != PROTO_ESP || n.spi.as_slice() != child.theirs)
+        {
+            return Ok(Answer::Refuse(notify::CHILD_SA_NOT_FOUND, vec![]));
+        }
+        if self.collision_we_win(ni) {
+            return Ok(Answer::Refuse(notify::TEMPORARY_FAILURE, vec![]));
+        }
+        let State::Established { sa, .. } = &self.state else {
+            return Err(internal("state"));
+        };
+        let nr = self.nonce()?;
+        if is_ike {
+            let chosen = sa_p.proposals.iter().find_map(|p| {
+                let spi: [u8; 8] = p.spi.as_slice().try_into().ok()?;
+                read_ike_proposal(p)
+                    .filter(|c| self.cfg.ike_proposals.contains(c))
+                    .map(|c| (p.number, c, spi))
+            });
+            let Some((number, chosen, spi_i)) = chosen else {
+                return Ok(Answer::Refuse(notify::NO_PROPOSAL_CHOSEN, vec![]));
+            };
+            let Some(ke) = ke.filter(|k| k.group == chosen.dh.transform_id()) else {
+                return Ok(Answer::Refuse(
+                    notify::INVALID_KE_PAYLOAD,
+                    chosen.dh.transform_id().to_be_bytes().to_vec(),
+                ));
+            };
+            let dh = chosen.dh.generate(&self.rng)?;
+            let Ok(g_ir) = dh.shared(&ke.data) else {
+                return Ok(Answer::Refuse(notify::INVALID_SYNTAX, vec![]));
+            };
+            let spi_r: [u8; 8] = self.random()?;
+            let new = IkeSa::rekeyed(
+                sa,
+                chosen,
+                spi_i,
+                spi_r,
+                ni.clone(),
+                nr.clone(),
+                g_ir.expose(),
+            )?;
+            let mut p = ike_proposal_payload(number, &chosen, &spi_r);
+            p.number = number;
+            let reply = vec![
+                Payload::Sa(SaPayload { proposals: vec![p] }),
+                Payload::Nonce(nr),
+                Payload::Ke(KePayload {
+                    group: chosen.dh.transform_id(),
+                    data: dh.public(),
+                }),
+            ];
+            return Ok(Answer::Ike {
+                reply,
+                sa: Box::new(new),
+            });
+        }
+        // A child SA rekey: a proposal we accept, with the KE's group when there is a KE.
+        let ke_group = ke.map_or(0, |k| k.group);
+        let chosen = sa_p.proposals.iter().find_map(|p| {
+            let (c, spi, groups) = read_child_offer(p)?;
+            let group_ok = if ke_group == 0 {
+                groups.is_empty() || groups.contains(&0)
+            } else {
+                groups.contains(&ke_group)
+            };
+            (group_ok && self.cfg.child_proposals.contains(&c)).then_some((p.number, c, spi))
+        });
+        let Some((number, chosen, spi_i)) = chosen else {
+            return Ok(Answer::Refuse(notify::NO_PROPOSAL_CHOSEN, vec![]));
+        };
+        if let Profile::Rkmp {
+            routing_protocol, ..
+        } = self.cfg.profile
+            && routing_protocol_of(inner) != Some(routing_protocol)
+        {
+            return Ok(Answer::Refuse(notify::NO_PROPOSAL_CHOSEN, vec![]));
+        }
+        let narrowed = if matches!(self.cfg.profile, Profile::Rkmp { .. }) {
+            (self.cfg.remote_ts.clone(), self.cfg.local_ts.clone())
+        } else {
+            (
+                narrow(
+                    tsi.map(|t| t.selectors.as_slice()).unwrap_or_default(),
+                    &self.cfg.remote_ts,
+                ),
+                narrow(
+                    tsr.map(|t| t.selectors.as_slice()).unwrap_or_default(),
+                    &self.cfg.local_ts,
+                ),
+            )
+        };
+        if narrowed.0.is_empty() || narrowed.1.is_empty() {
+            return Ok(Answer::Refuse(notify::TS_UNACCEPTABLE, vec![]));
+        }
+        let (dh, g_ir) = match ke {
+            Some(k) => {
+                let Some(group) = DhGroup::from_transform_id(k.group) else {
+                    return Ok(Answer::Refuse(notify::NO_PROPOSAL_CHOSEN, vec![]));
+                };
+                let dh = group.generate(&self.rng)?;
+                let Ok(g) = dh.shared(&k.data) else {
+                    return Ok(Answer::Refuse(notify::INVALID_SYNTAX, vec![]));
+                };
+                (Some((group, dh)), Some(g))
+            }
+            None => (None, None),
+        };
+        let spi_r: [u8; 4] = self.random()?;
+        let (link_keys, record) = self.child_records(
+            sa,
+            &chosen,
+            false,
+            ni,
+            &nr,
+            g_ir.as_ref().map(|g| g.expose()),
+            (spi_i, spi_r),
+        )?;
+        let mut p = child_offer(number, &chosen, spi_r, dh.as_ref().map(|(g, _)| *g));
+        p.number = number;
+        let mut reply = vec![
+            Payload::Sa(SaPayload { proposals: vec![p] }),
+            Payload::Nonce(nr),
+        ];
+        if let Some((group, d)) = &dh {
+            reply.push(Payload::Ke(KePayload {
+                group: group.transform_id(),
+                data: d.public(),
+            }));
+        }
+        self.add_selectors(&mut reply, narrowed.0, narrowed.1);
+        Ok(Answer::Child {
+            reply,
+            child: ChildSa {
+                ours: spi_r,
+                theirs: spi_i,
+                record: record.clone(),
+                since: now,
+            },
+            install: KeyInstall {
+                owner: self.cfg.kmp_id(),
+                peer: self.peer,
+                link_keys,
+                upper_layer_sas: vec![record],
+            },
+        })
+    }
+
+    /// The answer to our CREATE_CHILD_SA request.
+    fn on_create_child_response(&mut self, now: Instant, raw: &[u8]) -> Result<(), SessionError> {
+        let State::Established { sa, .. } = &self.state else {
+            return Err(internal("state"));
+        };
+        let inner = self.open(sa, raw)?;
+        self.outstanding = None;
+        let pending = self.pending.take();
+        if let Some(code) = error_notify(&inner) {
+            // TEMPORARY_FAILURE (a collision the peer won, or it is busy), or a refusal: the
+            // SAs stay as they are; try again after another period.
+            tracing::info!(peer = %self.peer, code, "our CREATE_CHILD_SA was refused");
+            if let State::Established {
+                child, ike_since, ..
+            } = &mut self.state
+            {
+                match pending {
+                    Some(Pending::IkeRekey { .. }) => *ike_since = now,
+                    _ => child.since = now,
+                }
+            }
+            return Ok(());
+        }
+        let (mut sa_p, mut ke, mut nr) = (None, None, None);
+        for p in &inner {
+            match p {
+                Payload::Sa(s) => sa_p = Some(s),
+                Payload::Ke(k) => ke = Some(k),
+                Payload::Nonce(n) => nr = Some(n),
+                _ => {}
+            }
+        }
+        let (Some(sa_p), Some(nr)) = (sa_p, nr) else {
+            return Err(SessionError::Malformed(
+                "CREATE_CHILD_SA response lacks SA or Nr".into(),
+            ));
+        };
+        let [one] = sa_p.proposals.as_slice() else {
+            return Err(SessionError::Malformed(
+                "CREATE_CHILD_SA response with other than one proposal".into(),
+            ));
+        };
+        match pending {
+            Some(Pending::ChildRekey { ni, dh, spi }) => {
+                let Some((chosen, spi_r, _)) = read_child_offer(one)
+                    .filter(|(c, _, _)| self.cfg.child_proposals.contains(c))
+                else {
+                    return Err(SessionError::Malformed(
+                        "child SA rekey: a proposal we did not offer".into(),
+                    ));
+                };
+                let g_ir = match (&dh, ke) {
+                    (Some(d), Some(k)) => Some(
+                        d.shared(&k.data)
+                            .map_err(|e| SessionError::Malformed(format!("bad KE: {e}")))?,
+                    ),
+                    (None, _) => None,
+                    (Some(_), None) => {
+                        return Err(SessionError::Malformed("child SA rekey: no KE".into()));
+                    }
+                };
+                let State::Established { sa, .. } = &self.state else {
+                    return Err(internal("state"));
+                };
+                let (link_keys, record) = self.child_records(
+                    sa,
+                    &chosen,
+                    true,
+                    &ni,
+                    nr,
+                    g_ir.as_ref().map(|g| g.expose()),
+                    (spi, spi_r),
+                )?;
+                let new = ChildSa {
+                    ours: spi,
+                    theirs: spi_r,
+                    record: record.clone(),
+                    since: now,
+                };
+                let State::Established { child, .. } = &mut self.state else {
+                    return Err(internal("state"));
+                };
+                let old = std::mem::replace(child, new);
+                // RFC 7296 §2.8: the old child SA is deleted once the new one is in place.
+                let del = [Payload::Delete(wire::DeletePayload {
+                    protocol: PROTO_ESP,
+                    spi_size: 4,
+                    spis: vec![old.ours.to_vec()],
+                })];
+                let mid = self.next_request_id;
+                let State::Established { sa: cur, .. } = &self.state else {
+                    return Err(internal("state"));
+                };
+                let raw = self.seal(cur, ExchangeType::Informational, false, mid, &del)?;
+                self.actions.push_back(Action::InstallKeys(KeyInstall {
+                    owner: self.cfg.kmp_id(),
+                    peer: self.peer,
+                    link_keys,
+                    upper_layer_sas: vec![record],
+                }));
+                let gone = self.removal(kmp_api::session::KeySelector::UpperLayerSa {
+                    sa_id: old.record.sa_id,
+                    revoke_children: false,
+                });
+                self.actions.push_back(gone);
+                tracing::info!(peer = %self.peer, "child SA rekeyed");
+                self.next_request_id = mid.wrapping_add(1);
+                self.send_request(now, mid, raw);
+                self.pending = Some(Pending::Informational);
+                Ok(())
+            }
+            Some(Pending::IkeRekey { ni, dh, spi }) => {
+                let spi_r: Option<[u8; 8]> = one.spi.as_slice().try_into().ok();
+                let chosen = read_ike_proposal(one).filter(|c| self.cfg.ike_proposals.contains(c));
+                let (Some(chosen), Some(spi_r), Some(ke)) = (chosen, spi_r, ke) else {
+                    return Err(SessionError::Malformed(
+                        "IKE SA rekey: bad SA, SPI or no KE".into(),
+                    ));
+                };
+                let g_ir = dh
+                    .shared(&ke.data)
+                    .map_err(|e| SessionError::Malformed(format!("bad KE: {e}")))?;
+                let State::Established { sa, .. } = &self.state else {
+                    return Err(internal("state"));
+                };
+                let new = IkeSa::rekeyed(sa, chosen, spi, spi_r, ni, nr.clone(), g_ir.expose())?;
+                // RFC 7296 §1.3.2: the old IKE SA is deleted on the old SA; the new one is
+                // used once that is answered.
+                let del = [Payload::Delete(wire::DeletePayload {
+                    protocol: PROTO_IKE,
+                    spi_size: 0,
+                    spis: vec![],
+                })];
+                let mid = self.next_request_id;
+                let raw = self.seal(sa, ExchangeType::Informational, false, mid, &del)?;
+                if let State::Established { next_ike, .. } = &mut self.state {
+                    *next_ike = Some((Box::new(new), true));
+                }
+                self.next_request_id = mid.wrapping_add(1);
+                self.send_request(now, mid, raw);
+                self.pending = Some(Pending::DeleteOldIke);
+                Ok(())
+            }
+            // An abandoned rekey (a collision the peer won): nothing to do.
+            _ => Ok(()),
+        }
+    }
+
+    /// The answer to our INFORMATIONAL request.
+    fn on_informational_response(&mut self, now: Instant, raw: &[u8]) -> Result<(), SessionError> {
+        let State::Established { sa, .. } = &self.state else {
+            return Err(internal("state"));
+        };
+        self.open(sa, raw)?;
+        self.outstanding = None;
+        if let Some(Pending::DeleteOldIke) = self.pending.take() {
+            self.promote(now);
+        }
+        Ok(())
+    }
 }
