@@ -3,7 +3,9 @@
 //! straight to port 4500 with the non-ESP marker), a wrong PSK, and the child SA's keys compared
 //! with the ones charon derived (its `chd = 4` debug log); and charon as initiator
 //! (`swanctl --initiate`, to our port 4500, floating to its NAT-T port for IKE_AUTH) against our
-//! responder. charon runs `kernel-libipsec` (userspace ESP on a TUN device) with `encap = yes`,
+//! responder; both directions again with ECDSA P-256 certificates made by rcgen (RFC 7427
+//! signatures, CERTREQ/CERT both ways, charon's log shows it verified our chain and signature).
+//! charon runs `kernel-libipsec` (userspace ESP on a TUN device) with `encap = yes`,
 //! so its child SA really is INSTALLED.
 //!
 //! Every test re-runs itself (this same test binary, `--exact NAME`) under `unshare -n` in a
@@ -120,6 +122,8 @@ struct StrongswanSide<'a> {
     ike_proposal: &'a str,
     esp_proposal: &'a str,
     psk: &'a str,
+    /// With certificates instead of the PSK: charon's own and the CA both sides trust.
+    certs: Option<&'a Pki>,
     /// charon's IKE port, its NAT-T port and the port it initiates to.
     ports: (u16, u16, u16),
 }
@@ -155,6 +159,22 @@ impl Charon {
 "#
         );
         std::fs::write(dir.join("strongswan.conf"), conf).unwrap();
+        let auth = if let Some(pki) = side.certs {
+            // swanctl (SWANCTL_DIR = dir) loads x509ca/, x509/ and private/ with --load-all.
+            for sub in ["x509ca", "x509", "private"] {
+                std::fs::create_dir_all(dir.join(sub)).unwrap();
+            }
+            std::fs::write(dir.join("x509ca/ca.pem"), &pki.ca_pem).unwrap();
+            std::fs::write(dir.join("x509/charon.pem"), &pki.charon.0).unwrap();
+            std::fs::write(dir.join("private/charon.pem"), &pki.charon.1).unwrap();
+            (
+                "pubkey",
+                format!("\n             certs = {d}/x509/charon.pem"),
+                format!("\n              cacerts = {d}/x509ca/ca.pem"),
+            )
+        } else {
+            ("psk", String::new(), String::new())
+        };
         let swanctl = format!(
             r#"connections {{
   kmp {{
@@ -165,10 +185,10 @@ impl Charon {
     mobike = no
     encap = yes
     proposals = {ike}
-    local {{ auth = psk
-             id = responder.test }}
-    remote {{ auth = psk
-              id = initiator.test }}
+    local {{ auth = {a}
+             id = responder.test{lc} }}
+    remote {{ auth = {a}
+              id = initiator.test{rc} }}
     children {{
       kmp-child {{ local_ts = 10.154.10.1/32
                    remote_ts = 10.154.11.1/32
@@ -184,6 +204,9 @@ secrets {{ ike-1 {{ id-1 = responder.test
             esp = side.esp_proposal,
             psk = side.psk,
             rp = side.ports.2,
+            a = auth.0,
+            lc = auth.1,
+            rc = auth.2,
         );
         std::fs::write(dir.join("swanctl.conf"), swanctl).unwrap();
         let child = Command::new("unshare")
@@ -218,6 +241,7 @@ secrets {{ ike-1 {{ id-1 = responder.test
 
     fn swanctl(&self, args: &[&str]) -> (bool, String) {
         let out = Command::new("swanctl")
+            .env("SWANCTL_DIR", &self.dir)
             .args(args)
             .args(["--uri", &self.uri])
             .stdin(Stdio::null())
@@ -319,12 +343,24 @@ fn charon_child_keys(log: &str) -> Option<(String, String)> {
 }
 
 fn initiate_against_charon(name: &str, ike: &str, esp: &str, port: u16) {
+    initiate_with(name, ike, esp, port, None, &our_factory(ike, esp, PSK));
+}
+
+fn initiate_with(
+    name: &str,
+    ike: &str,
+    esp: &str,
+    port: u16,
+    certs: Option<&Pki>,
+    factory: &Ikev2Factory,
+) {
     let charon = Charon::start(
         name,
         &StrongswanSide {
             ike_proposal: ike,
             esp_proposal: esp,
             psk: PSK,
+            certs,
             ports: (CHARON_PORT, CHARON_NATT_PORT, 600),
         },
     );
@@ -336,12 +372,7 @@ fn initiate_against_charon(name: &str, ike: &str, esp: &str, port: u16) {
         peer: CHARON,
     };
     let run = ep
-        .connect(
-            peer,
-            &our_factory(ike, esp, PSK),
-            ids,
-            Duration::from_secs(10),
-        )
+        .connect(peer, factory, ids, Duration::from_secs(10))
         .unwrap();
     println!("our initiator finished after {:?}", t.elapsed());
     let log = charon.log();
@@ -357,6 +388,9 @@ fn initiate_against_charon(name: &str, ike: &str, esp: &str, port: u16) {
         sas.contains("kmp-child") && sas.contains("INSTALLED"),
         "{sas}\n{log}"
     );
+    if certs.is_some() {
+        check_cert_auth(&log);
+    }
     let established: Vec<&str> = log.lines().filter(|l| l.contains("established")).collect();
     println!("charon: {established:#?}");
     // Key agreement: our initiator's Transmit key is the I→R ESP key charon derived.
@@ -413,6 +447,7 @@ fn strongswan_responder_wrong_psk() {
                 ike_proposal: ike,
                 esp_proposal: "aes128ccm8",
                 psk: PSK,
+                certs: None,
                 ports: (CHARON_PORT, CHARON_NATT_PORT, 600),
             },
         );
@@ -450,12 +485,24 @@ fn strongswan_responder_wrong_psk() {
 fn strongswan_initiator() {
     in_netns("strongswan_initiator", || {
         let ike = "aes128ccm8-prfsha256-ecp256";
-        let charon = Charon::start(
+        accept_from_charon(
             "initiator",
+            ike,
+            None,
+            &our_responder_factory(ike, "aes128ccm8"),
+        );
+    });
+}
+
+fn accept_from_charon(name: &str, ike: &str, certs: Option<&Pki>, factory: &Ikev2Factory) {
+    {
+        let charon = Charon::start(
+            name,
             &StrongswanSide {
                 ike_proposal: ike,
                 esp_proposal: "aes128ccm8",
                 psk: PSK,
+                certs,
                 // charon on 1500/14500 initiates to our NAT-T port: marker on every message.
                 ports: (1500, 14500, udp::NAT_T_PORT),
             },
@@ -482,7 +529,7 @@ fn strongswan_initiator() {
         // "responder.test" (the name of its connection's local side).
         let run = ep
             .accept(
-                &our_responder_factory(ike, "aes128ccm8"),
+                factory,
                 LinkIds {
                     local: US,
                     peer: CHARON,
@@ -513,9 +560,128 @@ fn strongswan_initiator() {
             sas.contains("ESTABLISHED") && sas.contains("INSTALLED"),
             "{sas}"
         );
+        if certs.is_some() {
+            check_cert_auth(&log);
+        }
         // Here charon is the initiator: its I→R key is our Receive key.
         let (ki, kr) = charon_child_keys(&log).expect("charon logged no child SA keys");
         assert!(ki.starts_with(&key(&run, KeyDirection::Receive)), "{ki}");
         assert!(kr.starts_with(&key(&run, KeyDirection::Transmit)), "{kr}");
+    }
+}
+
+// ----- certificates (DECISIONS I20–I23) -----
+
+/// A CA and two ECDSA P-256 end entities made by rcgen: charon (`responder.test`) and us
+/// (`initiator.test`), PEM (certificate, PKCS#8 key).
+struct Pki {
+    ca_pem: String,
+    charon: (String, String),
+    us: (String, String),
+}
+
+fn pki() -> Pki {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    };
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.distinguished_name
+        .push(DnType::CommonName, "kmp interop CA");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
+    let issuer = Issuer::from_params(&ca, &ca_key);
+    let leaf = |dns: &str| {
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(vec![dns.to_string()]).unwrap();
+        p.distinguished_name.push(DnType::CommonName, dns);
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        (
+            p.signed_by(&key, &issuer).unwrap().pem(),
+            key.serialize_pem(),
+        )
+    };
+    Pki {
+        charon: leaf("responder.test"),
+        us: leaf("initiator.test"),
+        ca_pem,
+    }
+}
+
+/// Our side with our certificate (files in `dir`), checked at the real time.
+fn our_cert_factory(pki: &Pki, dir: &Path, responder: bool) -> Ikev2Factory {
+    let w = |n: &str, t: &str| {
+        let p = dir.join(n);
+        std::fs::write(&p, t).unwrap();
+        format!("{:?}", p.display().to_string())
+    };
+    let toml = format!(
+        r#"auth = "pubkey"
+cert = {}
+key = {}
+ca = [{}]
+ike_proposals = ["aes128ccm8-prfsha256-ecp256"]
+child_proposals = ["aes128ccm8"]
+local_id = "fqdn:initiator.test"
+remote_id = "fqdn:responder.test"
+local_ts = ["10.154.11.1/32"]
+remote_ts = ["10.154.10.1/32"]
+{}"#,
+        w("us.pem", &pki.us.0),
+        w("us-key.pem", &pki.us.1),
+        w("ca.pem", &pki.ca_pem),
+        if responder {
+            ""
+        } else {
+            "retransmit_ms = 500\nmax_retransmits = 2\n"
+        }
+    );
+    Ikev2Factory::new(Ikev2Config::from_toml(&toml).unwrap()).unwrap()
+}
+
+#[test]
+fn strongswan_responder_ecdsa_certificates() {
+    in_netns("strongswan_responder_ecdsa_certificates", || {
+        let pki = pki();
+        let dir = tempfile::tempdir().unwrap();
+        let ike = "aes128ccm8-prfsha256-ecp256";
+        initiate_with(
+            "certr",
+            ike,
+            "aes128ccm8",
+            CHARON_PORT,
+            Some(&pki),
+            &our_cert_factory(&pki, dir.path(), false),
+        );
     });
+}
+
+#[test]
+fn strongswan_initiator_ecdsa_certificates() {
+    in_netns("strongswan_initiator_ecdsa_certificates", || {
+        let pki = pki();
+        let dir = tempfile::tempdir().unwrap();
+        let ike = "aes128ccm8-prfsha256-ecp256";
+        accept_from_charon(
+            "certi",
+            ike,
+            Some(&pki),
+            &our_cert_factory(&pki, dir.path(), true),
+        );
+    });
+}
+
+/// charon verified our certificate chain and our RFC 7427 ECDSA signature (method 14 is
+/// "ECDSA_WITH_SHA256_DER" in its log), and sent its own certificate.
+fn check_cert_auth(log: &str) {
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("authentication of") || l.contains("cert"))
+        .collect();
+    println!("charon: {lines:#?}");
+    assert!(
+        log.contains("authentication of 'initiator.test' with ECDSA_WITH_SHA256_DER successful"),
+        "{log}"
+    );
 }
