@@ -39,15 +39,15 @@ use crate::wire::{
 /// RFC 7427 hash algorithm identifier of SHA2-256 (RFC 7427 §7, IANA "IKEv2 Hash Algorithms").
 pub const HASH_SHA2_256: u16 = 2;
 
-/// RFC 7427 Appendix A.3.3: ecdsa-with-SHA256.
+/// RFC 7427 Appendix A (ECDSA): ecdsa-with-SHA256.
 pub const ALG_ECDSA_SHA256: &[u8] = &[
     0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02,
 ];
-/// RFC 7427 Appendix A.1.3: sha256WithRSAEncryption.
+/// RFC 7427 Appendix A (PKCS#1 1.5 RSA): sha256WithRSAEncryption.
 pub const ALG_RSA_PKCS1_SHA256: &[u8] = &[
     0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b, 0x05, 0x00,
 ];
-/// RFC 7427 Appendix A.4.3: RSASSA-PSS with SHA-256, MGF1-SHA-256, salt 32 (with the
+/// RFC 7427 Appendix A (RSASSA-PSS): SHA-256, MGF1-SHA-256, salt 32 (with the
 /// trailerField the appendix lists).
 pub const ALG_RSA_PSS_SHA256: &[u8] = &[
     0x30, 0x46, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0a, 0x30, 0x39, 0xa0,
