@@ -13,7 +13,6 @@
 use core::fmt;
 
 use openssl::bn::{BigNum, BigNumContext};
-use openssl::derive::Deriver;
 use openssl::ec::{EcGroup, EcKey, EcPoint, PointConversionForm};
 use openssl::ecdsa::EcdsaSig;
 use openssl::nid::Nid;
@@ -37,8 +36,14 @@ pub const RAW_SIGNATURE_LEN: usize = 64;
 /// about 2^-32, so running out means the random source is broken).
 const MAX_SCALAR_TRIES: usize = 64;
 
-fn group() -> Result<EcGroup, CryptoError> {
-    Ok(EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?)
+/// The P-256 group, built once per process (building it from the curve name allocates and
+/// looks the curve up each time).
+fn group() -> Result<&'static EcGroup, CryptoError> {
+    static GROUP: std::sync::OnceLock<Option<EcGroup>> = std::sync::OnceLock::new();
+    GROUP
+        .get_or_init(|| EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).ok())
+        .as_ref()
+        .ok_or_else(|| CryptoError::Library("P-256 unavailable in the crypto library".into()))
 }
 
 fn order(group: &EcGroup) -> Result<BigNum, CryptoError> {
@@ -61,9 +66,9 @@ impl P256PublicKey {
     pub fn from_sec1(bytes: &[u8]) -> Result<P256PublicKey, CryptoError> {
         let group = group()?;
         let mut ctx = BigNumContext::new()?;
-        let point = EcPoint::from_bytes(&group, bytes, &mut ctx)
+        let point = EcPoint::from_bytes(group, bytes, &mut ctx)
             .map_err(|_| CryptoError::InvalidPublicValue("not a P-256 point encoding"))?;
-        P256PublicKey::from_point(&group, &point, &mut ctx)
+        P256PublicKey::from_point(group, &point, &mut ctx)
     }
 
     /// Parses an uncompressed point (`04 ‖ x ‖ y`, 65 octets).
@@ -101,7 +106,7 @@ impl P256PublicKey {
         }
         let group = group()?;
         let mut ctx = BigNumContext::new()?;
-        P256PublicKey::from_point(&group, ec.public_key(), &mut ctx)
+        P256PublicKey::from_point(group, ec.public_key(), &mut ctx)
     }
 
     fn from_point(
@@ -115,9 +120,19 @@ impl P256PublicKey {
         if !point.is_on_curve(group, ctx)? {
             return Err(CryptoError::InvalidPublicValue("point not on P-256"));
         }
+        // SEC 1 §3.2.2.1: with cofactor 1, a point on the curve other than infinity is a valid
+        // public key; the n·Q = O check (`EC_KEY_check_key`) would only cost a scalar
+        // multiplication. Coordinates ≥ p never get here: decoding rejects them.
+        Self::from_valid_point(group, point, ctx)
+    }
+
+    /// A key from a point known to be valid (checked above, or computed as d·G by us).
+    fn from_valid_point(
+        group: &EcGroup,
+        point: &openssl::ec::EcPointRef,
+        ctx: &mut BigNumContext,
+    ) -> Result<P256PublicKey, CryptoError> {
         let key = EcKey::from_public_key(group, point)?;
-        key.check_key()
-            .map_err(|_| CryptoError::InvalidPublicValue("P-256 key check failed"))?;
         let bytes = point.to_bytes(group, PointConversionForm::UNCOMPRESSED, ctx)?;
         let uncompressed: [u8; UNCOMPRESSED_LEN] = bytes
             .as_slice()
@@ -199,7 +214,6 @@ impl fmt::Debug for P256PublicKey {
 /// it when the key is dropped; `Debug` shows only the public part.
 #[derive(Clone)]
 pub struct P256KeyPair {
-    pkey: PKey<Private>,
     key: EcKey<Private>,
     public: P256PublicKey,
 }
@@ -209,7 +223,7 @@ impl P256KeyPair {
     /// 0 and ≥ n are discarded and redrawn).
     pub fn generate(rng: &RngHandle) -> Result<P256KeyPair, CryptoError> {
         let group = group()?;
-        let n = order(&group)?;
+        let n = order(group)?;
         for _ in 0..MAX_SCALAR_TRIES {
             let mut candidate = [0u8; SCALAR_LEN];
             rng.fill(&mut candidate)?;
@@ -217,7 +231,7 @@ impl P256KeyPair {
             candidate.zeroize();
             let d = d?;
             if d.num_bits() != 0 && d.ucmp(&n) == core::cmp::Ordering::Less {
-                return P256KeyPair::from_bignum(&group, &d);
+                return P256KeyPair::from_bignum(group, &d);
             }
         }
         Err(CryptoError::Library(
@@ -232,23 +246,23 @@ impl P256KeyPair {
             return Err(CryptoError::KeyLength(d.len()));
         }
         let group = group()?;
-        let n = order(&group)?;
+        let n = order(group)?;
         let d = secret_bignum(d)?;
         if d.num_bits() == 0 || d.ucmp(&n) != core::cmp::Ordering::Less {
             return Err(CryptoError::InvalidPublicValue("P-256 scalar out of range"));
         }
-        P256KeyPair::from_bignum(&group, &d)
+        P256KeyPair::from_bignum(group, &d)
     }
 
     fn from_bignum(group: &EcGroup, d: &BigNum) -> Result<P256KeyPair, CryptoError> {
         let mut ctx = BigNumContext::new()?;
         let mut q = EcPoint::new(group)?;
         q.mul_generator2(group, d, &mut ctx)?;
+        // Q = d·G with d in 1..n was just computed here: it is on the curve and not infinity,
+        // so the library's key check (two more scalar multiplications) adds nothing.
         let key = EcKey::from_private_components(group, d, &q)?;
-        key.check_key()?;
-        let public = P256PublicKey::from_point(group, &q, &mut ctx)?;
-        let pkey = PKey::from_ec_key(key.clone())?;
-        Ok(P256KeyPair { pkey, key, public })
+        let public = P256PublicKey::from_valid_point(group, &q, &mut ctx)?;
+        Ok(P256KeyPair { key, public })
     }
 
     /// The public key.
@@ -267,17 +281,29 @@ impl P256KeyPair {
 
     /// ECDH (SEC 1 §3.3.1): the x-coordinate of `d·Q_peer`, 32 octets.
     pub fn diffie_hellman(&self, peer: &P256PublicKey) -> Result<SecretKey<32>, CryptoError> {
-        let peer = PKey::from_ec_key(peer.key.clone())?;
-        let mut deriver = Deriver::new(&self.pkey)?;
-        deriver.set_peer(&peer)?;
-        let mut z = [0u8; SCALAR_LEN];
-        let n = deriver.derive(&mut z);
-        let out = match n {
-            Ok(SCALAR_LEN) => Ok(SecretKey::new(z)),
-            Ok(n) => Err(CryptoError::Library(format!("ECDH produced {n} octets"))),
-            Err(e) => Err(e.into()),
-        };
+        // The point multiplication directly (OpenSSL's constant-time P-256 code), without the
+        // EVP key conversions and algorithm fetches of an `EVP_PKEY_derive` per call.
+        let group = group()?;
+        let mut ctx = BigNumContext::new_secure()?;
+        let mut shared = EcPoint::new(group)?;
+        shared.mul2(
+            group,
+            peer.key.public_key(),
+            self.key.private_key(),
+            &mut ctx,
+        )?;
+        if shared.is_infinity(group) {
+            return Err(CryptoError::InvalidPublicValue(
+                "ECDH result is the point at infinity",
+            ));
+        }
+        let mut x = BigNum::new_secure()?;
+        let mut y = BigNum::new()?;
+        shared.affine_coordinates(group, &mut x, &mut y, &mut ctx)?;
+        let mut z = x.to_vec_padded(32)?;
+        let out = SecretKey::from_slice(&z);
         z.zeroize();
+        x.clear();
         out
     }
 
