@@ -593,3 +593,88 @@ fn configuration_errors_are_clear() {
     .unwrap();
     assert!(!format!("{good:?}").contains("PRIVATE"));
 }
+
+/// An RSASSA-PSS (SHA-256, salt 32) method-14 AUTH, which we accept but never send, with both
+/// encodings of its AlgorithmIdentifier (RFC 7427 Appendix A's, with the trailerField, and
+/// plain DER without it).
+#[test]
+fn rsa_pss_signatures_are_accepted() {
+    use openssl::hash::MessageDigest;
+    use openssl::rsa::Padding;
+    use openssl::sign::{RsaPssSaltlen, Signer};
+    let d = dir();
+    let ca = Ca::root("Test Root CA");
+    let (cert_pem, key_pem) = ca.leaf(Alg::Rsa, "node.test", 2040);
+    let c = cert_config(
+        d.path(),
+        "x",
+        &(cert_pem.clone(), key_pem.clone()),
+        "",
+        &ca.pem,
+        "",
+    );
+    let pk = c.pubkey.as_deref().unwrap();
+    let id = IdPayload {
+        id_type: id_type::FQDN,
+        data: b"node.test".to_vec(),
+    };
+    let data = SignedData {
+        message: b"the IKE_SA_INIT message",
+        peer_nonce: &[7; 32],
+        prf: PrfAlg::HmacSha256,
+        sk_p: &[9; 32],
+        id: &id,
+    };
+    let octets = kmp_ikev2::crypto::signed_octets(
+        data.message,
+        data.peer_nonce,
+        data.prf,
+        data.sk_p,
+        &id.body_for_auth(),
+    )
+    .unwrap();
+    let key = openssl::pkey::PKey::private_key_from_pem(key_pem.as_bytes()).unwrap();
+    let mut s = Signer::new(MessageDigest::sha256(), &key).unwrap();
+    s.set_rsa_padding(Padding::PKCS1_PSS).unwrap();
+    s.set_rsa_mgf1_md(MessageDigest::sha256()).unwrap();
+    s.set_rsa_pss_saltlen(RsaPssSaltlen::custom(32)).unwrap();
+    let sig = s.sign_oneshot_to_vec(&octets).unwrap();
+    let cert_der = openssl::x509::X509::from_pem(cert_pem.as_bytes())
+        .unwrap()
+        .to_der()
+        .unwrap();
+    // Plain DER: rsassaPss, SEQUENCE { [0] sha256, [1] mgf1(sha256), [2] 32 }.
+    let mut der_alg = auth::ALG_RSA_PSS_SHA256.to_vec();
+    der_alg.truncate(der_alg.len() - 5);
+    der_alg[1] -= 5;
+    der_alg[14] -= 5;
+    for alg in [auth::ALG_RSA_PSS_SHA256.to_vec(), der_alg] {
+        let mut adata = vec![u8::try_from(alg.len()).unwrap()];
+        adata.extend(&alg);
+        adata.extend(&sig);
+        let payloads = vec![
+            Payload::Cert(kmp_ikev2::wire::CertPayload {
+                encoding: kmp_ikev2::wire::cert_encoding::X509_SIGNATURE,
+                data: cert_der.clone(),
+            }),
+            Payload::Auth(kmp_ikev2::wire::AuthPayload {
+                method: auth_method::DIGITAL_SIGNATURE,
+                data: adata,
+            }),
+        ];
+        auth::verify(None, Some(pk), &payloads, &data, t_2030()).unwrap();
+        // The same signature under the PKCS#1 v1.5 identifier does not verify.
+        let mut v15 = vec![15];
+        v15.extend(auth::ALG_RSA_PKCS1_SHA256);
+        v15.extend(&sig);
+        let mut bad = payloads.clone();
+        bad[1] = Payload::Auth(kmp_ikev2::wire::AuthPayload {
+            method: auth_method::DIGITAL_SIGNATURE,
+            data: v15,
+        });
+        assert_eq!(
+            auth::verify(None, Some(pk), &bad, &data, t_2030()),
+            Err(AuthFailure::Signature)
+        );
+    }
+}

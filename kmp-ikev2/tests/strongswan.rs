@@ -388,8 +388,8 @@ fn initiate_with(
         sas.contains("kmp-child") && sas.contains("INSTALLED"),
         "{sas}\n{log}"
     );
-    if certs.is_some() {
-        check_cert_auth(&log);
+    if let Some(pki) = certs {
+        check_cert_auth(&log, pki.sig_name);
     }
     let established: Vec<&str> = log.lines().filter(|l| l.contains("established")).collect();
     println!("charon: {established:#?}");
@@ -560,8 +560,8 @@ fn accept_from_charon(name: &str, ike: &str, certs: Option<&Pki>, factory: &Ikev
             sas.contains("ESTABLISHED") && sas.contains("INSTALLED"),
             "{sas}"
         );
-        if certs.is_some() {
-            check_cert_auth(&log);
+        if let Some(pki) = certs {
+            check_cert_auth(&log, pki.sig_name);
         }
         // Here charon is the initiator: its I→R key is our Receive key.
         let (ki, kr) = charon_child_keys(&log).expect("charon logged no child SA keys");
@@ -575,12 +575,14 @@ fn accept_from_charon(name: &str, ike: &str, certs: Option<&Pki>, factory: &Ikev
 /// A CA and two ECDSA P-256 end entities made by rcgen: charon (`responder.test`) and us
 /// (`initiator.test`), PEM (certificate, PKCS#8 key).
 struct Pki {
+    /// How charon logs the method-14 signature of our key.
+    sig_name: &'static str,
     ca_pem: String,
     charon: (String, String),
     us: (String, String),
 }
 
-fn pki() -> Pki {
+fn pki(rsa: bool) -> Pki {
     use rcgen::{
         BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
     };
@@ -593,7 +595,14 @@ fn pki() -> Pki {
     let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
     let issuer = Issuer::from_params(&ca, &ca_key);
     let leaf = |dns: &str| {
-        let key = KeyPair::generate().unwrap();
+        let key = if rsa {
+            let k =
+                openssl::pkey::PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap();
+            let pem = String::from_utf8(k.private_key_to_pem_pkcs8().unwrap()).unwrap();
+            KeyPair::from_pem_and_sign_algo(&pem, &rcgen::PKCS_RSA_SHA256).unwrap()
+        } else {
+            KeyPair::generate().unwrap()
+        };
         let mut p = CertificateParams::new(vec![dns.to_string()]).unwrap();
         p.distinguished_name.push(DnType::CommonName, dns);
         p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
@@ -603,6 +612,11 @@ fn pki() -> Pki {
         )
     };
     Pki {
+        sig_name: if rsa {
+            "RSA_EMSA_PKCS1_SHA2_256"
+        } else {
+            "ECDSA_WITH_SHA256_DER"
+        },
         charon: leaf("responder.test"),
         us: leaf("initiator.test"),
         ca_pem,
@@ -643,7 +657,7 @@ remote_ts = ["10.154.10.1/32"]
 #[test]
 fn strongswan_responder_ecdsa_certificates() {
     in_netns("strongswan_responder_ecdsa_certificates", || {
-        let pki = pki();
+        let pki = pki(false);
         let dir = tempfile::tempdir().unwrap();
         let ike = "aes128ccm8-prfsha256-ecp256";
         initiate_with(
@@ -660,7 +674,7 @@ fn strongswan_responder_ecdsa_certificates() {
 #[test]
 fn strongswan_initiator_ecdsa_certificates() {
     in_netns("strongswan_initiator_ecdsa_certificates", || {
-        let pki = pki();
+        let pki = pki(false);
         let dir = tempfile::tempdir().unwrap();
         let ike = "aes128ccm8-prfsha256-ecp256";
         accept_from_charon(
@@ -672,16 +686,42 @@ fn strongswan_initiator_ecdsa_certificates() {
     });
 }
 
-/// charon verified our certificate chain and our RFC 7427 ECDSA signature (method 14 is
-/// "ECDSA_WITH_SHA256_DER" in its log), and sent its own certificate.
-fn check_cert_auth(log: &str) {
+/// charon verified our certificate chain and our RFC 7427 signature (method 14 with
+/// ECDSA-SHA256 is "ECDSA_WITH_SHA256_DER" in its log, with RSA PKCS#1 v1.5 SHA-256
+/// "RSA_EMSA_PKCS1_SHA2_256").
+fn check_cert_auth(log: &str, sig_name: &str) {
     let lines: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("authentication of") || l.contains("cert"))
         .collect();
     println!("charon: {lines:#?}");
     assert!(
-        log.contains("authentication of 'initiator.test' with ECDSA_WITH_SHA256_DER successful"),
+        log.contains(&format!(
+            "authentication of 'initiator.test' with {sig_name} successful"
+        )),
         "{log}"
     );
+}
+
+#[test]
+fn strongswan_both_ways_rsa_certificates() {
+    in_netns("strongswan_both_ways_rsa_certificates", || {
+        let pki = pki(true);
+        let dir = tempfile::tempdir().unwrap();
+        let ike = "aes128ccm8-prfsha256-ecp256";
+        initiate_with(
+            "rsar",
+            ike,
+            "aes128ccm8",
+            CHARON_PORT,
+            Some(&pki),
+            &our_cert_factory(&pki, dir.path(), false),
+        );
+        accept_from_charon(
+            "rsai",
+            ike,
+            Some(&pki),
+            &our_cert_factory(&pki, dir.path(), true),
+        );
+    });
 }
