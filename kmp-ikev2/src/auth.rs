@@ -535,8 +535,3 @@ pub fn verify(
         m => Err(AuthFailure::Method(m)),
     }
 }
-
-/// Whether a CERTREQ is among the payloads (logged; we send our chain regardless).
-pub fn has_certreq(payloads: &[Payload]) -> bool {
-    payloads.iter().any(|p| matches!(p, Payload::CertReq(_)))
-}

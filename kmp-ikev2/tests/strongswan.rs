@@ -3,8 +3,9 @@
 //! straight to port 4500 with the non-ESP marker), a wrong PSK, and the child SA's keys compared
 //! with the ones charon derived (its `chd = 4` debug log); and charon as initiator
 //! (`swanctl --initiate`, to our port 4500, floating to its NAT-T port for IKE_AUTH) against our
-//! responder; both directions again with ECDSA P-256 certificates made by rcgen (RFC 7427
-//! signatures, CERTREQ/CERT both ways, charon's log shows it verified our chain and signature).
+//! responder; both directions again with ECDSA P-256 and RSA-2048 certificates made by rcgen
+//! (RFC 7427 signatures, CERTREQ/CERT both ways; charon's log shows it verified our chain and
+//! signature).
 //! charon runs `kernel-libipsec` (userspace ESP on a TUN device) with `encap = yes`,
 //! so its child SA really is INSTALLED.
 //!
