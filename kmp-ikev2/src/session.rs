@@ -557,11 +557,7 @@ impl Ikev2Session {
     ) -> Result<Vec<u8>, SessionError> {
         let header = self.header(sa.spi_i, sa.spi_r, exchange, response, message_id);
         let (first, plaintext) = wire::emit_payloads(inner);
-        let cipher = if self.ike_initiator {
-            &sa.c_i
-        } else {
-            &sa.c_r
-        };
+        let cipher = if self.ike_initiator { &sa.c_i } else { &sa.c_r };
         let body_len = cipher.sealed_len(plaintext.len());
         wire::emit_with_sk(&header, &[], first, body_len, |aad| {
             cipher
@@ -574,11 +570,7 @@ impl Ikev2Session {
     /// The payloads inside the SK payload of a message from the peer.
     fn open(&self, sa: &IkeSa, raw: &[u8]) -> Result<Vec<Payload>, SessionError> {
         let parts = wire::sk_parts(raw).map_err(|e| SessionError::Malformed(e.to_string()))?;
-        let cipher = if self.ike_initiator {
-            &sa.c_r
-        } else {
-            &sa.c_i
-        };
+        let cipher = if self.ike_initiator { &sa.c_r } else { &sa.c_i };
         let plaintext = cipher
             .open(parts.aad, parts.body)
             .map_err(|_| SessionError::VerificationFailed("SK payload integrity check failed"))?;
@@ -1961,10 +1953,7 @@ enum Answer {
         install: KeyInstall,
     },
     /// A rekeyed IKE SA, in use once the peer deletes the old one.
-    Ike {
-        reply: Vec<Payload>,
-        sa: Box<IkeSa>,
-    },
+    Ike { reply: Vec<Payload>, sa: Box<IkeSa> },
 }
 
 impl Ikev2Session {
@@ -2206,8 +2195,14 @@ impl Ikev2Session {
         else {
             return Ok(());
         };
-        let ike_due = self.cfg.rekey_ike_after.is_some_and(|d| *ike_since + d <= now);
-        let child_due = self.cfg.rekey_child_after.is_some_and(|d| child.since + d <= now);
+        let ike_due = self
+            .cfg
+            .rekey_ike_after
+            .is_some_and(|d| *ike_since + d <= now);
+        let child_due = self
+            .cfg
+            .rekey_child_after
+            .is_some_and(|d| child.since + d <= now);
         if ike_due {
             self.start_ike_rekey(now)
         } else if child_due {
@@ -2365,7 +2360,7 @@ impl Ikev2Session {
             // One child SA per IKE SA over 802.15.9 (DECISIONS I11).
             return Ok(Answer::Refuse(notify::NO_ADDITIONAL_SAS, vec![]));
         }
-        let State::Established { sa, child, .. } = &self.state else {
+        let State::Established { child, .. } = &self.state else {
             return Err(internal("state"));
         };
         if !is_ike
@@ -2560,8 +2555,8 @@ impl Ikev2Session {
         };
         match pending {
             Some(Pending::ChildRekey { ni, dh, spi }) => {
-                let Some((chosen, spi_r, _)) = read_child_offer(one)
-                    .filter(|(c, _, _)| self.cfg.child_proposals.contains(c))
+                let Some((chosen, spi_r, _)) =
+                    read_child_offer(one).filter(|(c, _, _)| self.cfg.child_proposals.contains(c))
                 else {
                     return Err(SessionError::Malformed(
                         "child SA rekey: a proposal we did not offer".into(),
@@ -2675,5 +2670,129 @@ impl Ikev2Session {
             self.promote(now);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod rekey_tests {
+    //! Rekey requests a well-behaved peer never sends: a rekey of an unknown child SA, and a
+    //! second child SA.
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    const A: ExtendedAddress = ExtendedAddress([2, 0, 0, 0, 0, 0, 0, 1]);
+    const B: ExtendedAddress = ExtendedAddress([2, 0, 0, 0, 0, 0, 0, 2]);
+
+    fn session(role: Role, seed: u64) -> Ikev2Session {
+        let cfg = Ikev2Config::from_toml("psk = \"a shared secret for the test\"\n").unwrap();
+        let (local, peer) = if role == Role::Initiator {
+            (A, B)
+        } else {
+            (B, A)
+        };
+        let ctx = SessionContext {
+            local,
+            peer,
+            role,
+            rng: RngHandle::seeded(seed),
+            now: Instant::ZERO,
+            open_responder_sessions: 0,
+        };
+        Ikev2Session::new(Arc::new(cfg), &ctx)
+    }
+
+    /// Drains the actions: the sends, and how many installs there were.
+    fn drain(s: &mut Ikev2Session) -> (Vec<Vec<u8>>, usize) {
+        let (mut sent, mut installs) = (vec![], 0);
+        while let Some(a) = s.poll_action() {
+            match a {
+                Action::Send(m) => sent.push(m),
+                Action::InstallKeys(_) => installs += 1,
+                _ => {}
+            }
+        }
+        (sent, installs)
+    }
+
+    fn established() -> (Ikev2Session, Ikev2Session) {
+        let (mut i, mut r) = (session(Role::Initiator, 1), session(Role::Responder, 2));
+        i.start(Instant::ZERO).unwrap();
+        for _ in 0..4 {
+            for m in drain(&mut i).0 {
+                r.handle_datagram(Instant::ZERO, &m).unwrap();
+            }
+            for m in drain(&mut r).0 {
+                i.handle_datagram(Instant::ZERO, &m).unwrap();
+            }
+        }
+        assert!(matches!(i.state, State::Established { .. }));
+        assert!(matches!(r.state, State::Established { .. }));
+        (i, r)
+    }
+
+    /// The notify in the responder's answer, opened by the initiator.
+    fn answer_notify(i: &Ikev2Session, raw: &[u8]) -> Option<u16> {
+        let State::Established { sa, .. } = &i.state else {
+            panic!("state");
+        };
+        error_notify(&i.open(sa, raw).unwrap())
+    }
+
+    #[test]
+    fn a_rekey_of_an_unknown_child_sa_is_child_sa_not_found() {
+        let (mut i, mut r) = established();
+        if let State::Established { child, .. } = &mut i.state {
+            child.ours = [9, 9, 9, 9];
+        }
+        i.start_child_rekey(Instant::ZERO).unwrap();
+        let (req, _) = drain(&mut i);
+        r.handle_datagram(Instant::ZERO, &req[0]).unwrap();
+        let (reply, installs) = drain(&mut r);
+        assert_eq!(installs, 0);
+        assert_eq!(
+            answer_notify(&i, &reply[0]),
+            Some(notify::CHILD_SA_NOT_FOUND)
+        );
+        // The initiator keeps its SAs and reopens its window.
+        i.handle_datagram(Instant::ZERO, &reply[0]).unwrap();
+        assert_eq!(drain(&mut i), (vec![], 0));
+        assert!(i.outstanding.is_none() && matches!(i.state, State::Established { .. }));
+    }
+
+    #[test]
+    fn a_new_child_sa_is_refused_with_no_additional_sas() {
+        let (i, mut r) = established();
+        let State::Established { sa, .. } = &i.state else {
+            panic!("state");
+        };
+        let mut inner = vec![
+            Payload::Sa(SaPayload {
+                proposals: vec![child_offer(
+                    1,
+                    &i.cfg.child_proposals[0],
+                    [1, 2, 3, 4],
+                    None,
+                )],
+            }),
+            Payload::Nonce(vec![7; 32]),
+        ];
+        i.add_selectors(&mut inner, i.cfg.local_ts.clone(), i.cfg.remote_ts.clone());
+        let req = i
+            .seal(
+                sa,
+                ExchangeType::CreateChildSa,
+                false,
+                i.next_request_id,
+                &inner,
+            )
+            .unwrap();
+        r.handle_datagram(Instant::ZERO, &req).unwrap();
+        let (reply, installs) = drain(&mut r);
+        assert_eq!(installs, 0);
+        assert_eq!(
+            answer_notify(&i, &reply[0]),
+            Some(notify::NO_ADDITIONAL_SAS)
+        );
     }
 }

@@ -7,8 +7,8 @@
 use std::sync::Arc;
 
 use kmp_api::session::{
-    Action, FailureReason, KeyDirection, KeyInstall, KmpFactory, KmpSession, Outcome, Role,
-    SessionContext,
+    Action, FailureReason, KeyDirection, KeyInstall, KeyRemoval, KeySelector, KmpFactory,
+    KmpSession, Outcome, Role, SessionContext,
 };
 use kmp_api::{Duration, ExtendedAddress, Instant, KmpId, RngHandle};
 use kmp_ikev2::config::Ikev2Config;
@@ -43,6 +43,7 @@ struct Side {
     installs: Vec<KeyInstall>,
     outcomes: Vec<Outcome>,
     removals: usize,
+    removed: Vec<KeyRemoval>,
     sent: Vec<Vec<u8>>,
 }
 
@@ -55,7 +56,10 @@ fn drain(s: &mut dyn KmpSession, side: &mut Side, wire: &mut Vec<Vec<u8>>) {
                 wire.push(p);
             }
             Action::InstallKeys(k) => side.installs.push(k),
-            Action::RemoveKeys(_) => side.removals += 1,
+            Action::RemoveKeys(r) => {
+                side.removals += 1;
+                side.removed.push(r);
+            }
             Action::Finished(o) => side.outcomes.push(o),
         }
     }
@@ -432,7 +436,12 @@ fn rkmp_profile_establishes_a_routing_sa_under_its_rkmp_sa() {
     let mut p = Pair::new(RKMP, RKMP);
     assert_eq!(p.rf.kmp_id(), kmp_ikev2::config::RKMP_KMP_ID);
     p.run();
-    assert!(success(&p.is) && success(&p.rs), "{:?} {:?}", p.is.outcomes, p.rs.outcomes);
+    assert!(
+        success(&p.is) && success(&p.rs),
+        "{:?} {:?}",
+        p.is.outcomes,
+        p.rs.outcomes
+    );
     // RKMP_SA_INIT is exchange type 240 on the wire (octet 18 of the header), RKMP_SA_AUTH 241.
     assert_eq!(p.is.sent[0][18], 240);
     assert_eq!(p.is.sent[1][18], 241);
@@ -502,4 +511,348 @@ fn rkmp_and_ikev2_do_not_mix_and_routing_protocols_must_agree() {
     ] {
         assert!(Ikev2Config::from_toml(&bad).is_err(), "{bad}");
     }
+}
+
+// ----- CREATE_CHILD_SA rekeys, liveness (DECISIONS I10–I12) -----
+
+impl Pair {
+    /// Delivers PDUs both ways until the link is quiet.
+    fn pump(&mut self, mut to_r: Vec<Vec<u8>>, mut to_i: Vec<Vec<u8>>) {
+        for _ in 0..20 {
+            for p in std::mem::take(&mut to_r) {
+                to_i.extend(self.deliver_to_r(&p));
+            }
+            for p in std::mem::take(&mut to_i) {
+                to_r.extend(self.deliver_to_i(&p));
+            }
+            if to_r.is_empty() && to_i.is_empty() {
+                break;
+            }
+        }
+    }
+
+    /// Moves time on and runs both sides' timers; returns what they sent (to R, to I).
+    fn advance(&mut self, secs: u64) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+        self.now += Duration::from_secs(secs);
+        let (mut to_r, mut to_i) = (vec![], vec![]);
+        self.i.handle_timeout(self.now);
+        drain(self.i.as_mut(), &mut self.is, &mut to_r);
+        if let Some(r) = self.r.as_mut() {
+            r.handle_timeout(self.now);
+            drain(r.as_mut(), &mut self.rs, &mut to_i);
+        }
+        (to_r, to_i)
+    }
+
+    fn tick(&mut self, secs: u64) {
+        let (a, b) = self.advance(secs);
+        self.pump(a, b);
+    }
+}
+
+fn link_key(k: &KeyInstall, d: KeyDirection) -> Vec<u8> {
+    k.link_keys
+        .iter()
+        .find(|l| l.direction == d)
+        .unwrap()
+        .key
+        .expose()
+        .to_vec()
+}
+
+fn message_id(raw: &[u8]) -> u32 {
+    u32::from_be_bytes(raw[20..24].try_into().unwrap())
+}
+
+/// The exchange type octet of a message.
+fn exchange(raw: &[u8]) -> u8 {
+    raw[18]
+}
+
+const CREATE_CHILD_SA: u8 = 36;
+const INFORMATIONAL: u8 = 37;
+
+fn removed_sa(side: &Side) -> Vec<Vec<u8>> {
+    side.removed
+        .iter()
+        .filter_map(|r| match &r.which {
+            KeySelector::UpperLayerSa {
+                sa_id,
+                revoke_children: false,
+            } => Some(sa_id.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Both sides hold the second install's keys, paired up, different from the first's; the old
+/// child SA's record is removed on both sides and nothing else.
+fn assert_child_rekeyed(p: &Pair) {
+    assert_eq!(p.is.installs.len(), 2, "{:?}", p.is.outcomes);
+    assert_eq!(p.rs.installs.len(), 2);
+    let (i_old, i_new) = (&p.is.installs[0], &p.is.installs[1]);
+    let (r_old, r_new) = (&p.rs.installs[0], &p.rs.installs[1]);
+    for d in [KeyDirection::Transmit, KeyDirection::Receive] {
+        assert_ne!(link_key(i_old, d), link_key(i_new, d));
+    }
+    assert_eq!(
+        link_key(i_new, KeyDirection::Transmit),
+        link_key(r_new, KeyDirection::Receive)
+    );
+    assert_eq!(
+        link_key(i_new, KeyDirection::Receive),
+        link_key(r_new, KeyDirection::Transmit)
+    );
+    // The new link keys replace the old in the PIB (same lookup, device and direction).
+    assert_eq!(i_new.link_keys[0].lookup, i_old.link_keys[0].lookup);
+    let (old_id, new_id) = (
+        &i_old.upper_layer_sas[0].sa_id,
+        &i_new.upper_layer_sas[0].sa_id,
+    );
+    assert_ne!(old_id, new_id);
+    assert_eq!(new_id, &r_new.upper_layer_sas[0].sa_id);
+    assert_eq!(&r_old.upper_layer_sas[0].sa_id, old_id);
+    assert_eq!(removed_sa(&p.is), vec![old_id.clone()]);
+    assert_eq!(removed_sa(&p.rs), vec![old_id.clone()]);
+    assert_eq!(p.is.removals, 1);
+    assert_eq!(p.rs.removals, 1);
+    assert!(!p.i.is_closed() && !p.r.as_ref().unwrap().is_closed());
+}
+
+#[test]
+fn initiator_rekeys_the_child_sa_and_deletes_the_old_one() {
+    for extra in ["", "pfs = true\n"] {
+        let ic = format!("{PSK}rekey_child_after_secs = 100\n{extra}");
+        let mut p = Pair::new(&ic, PSK);
+        p.run();
+        assert!(success(&p.is) && success(&p.rs));
+        assert_eq!(
+            p.i.poll_timeout(),
+            Some(Instant::ZERO + Duration::from_secs(100))
+        );
+        p.tick(100);
+        assert_child_rekeyed(&p);
+        // CREATE_CHILD_SA (message 2), then INFORMATIONAL Delete of the old child (3).
+        let sent: Vec<(u8, u32)> = p.is.sent[2..]
+            .iter()
+            .map(|m| (exchange(m), message_id(m)))
+            .collect();
+        assert_eq!(
+            sent,
+            vec![(CREATE_CHILD_SA, 2), (INFORMATIONAL, 3)],
+            "{extra}"
+        );
+        assert_eq!(p.rs.sent.len(), 4);
+        // The next rekey comes a period later, and works again.
+        p.tick(100);
+        assert_eq!(p.is.installs.len(), 3);
+        assert_eq!(
+            link_key(&p.is.installs[2], KeyDirection::Transmit),
+            link_key(&p.rs.installs[2], KeyDirection::Receive)
+        );
+    }
+}
+
+#[test]
+fn responder_rekeys_the_child_sa_and_deletes_the_old_one() {
+    let rc = format!("{PSK}rekey_child_after_secs = 50\n");
+    let mut p = Pair::new(PSK, &rc);
+    p.run();
+    p.tick(50);
+    assert_child_rekeyed(&p);
+    // The responder's requests have their own message IDs, from 0.
+    let sent: Vec<(u8, u32, bool)> = p.rs.sent[2..]
+        .iter()
+        .map(|m| (exchange(m), message_id(m), m[19] & 0x20 != 0))
+        .collect();
+    assert_eq!(
+        sent,
+        vec![(CREATE_CHILD_SA, 0, false), (INFORMATIONAL, 1, false)]
+    );
+    // The IKE SA still works: the initiator's delete (its message 2) is honoured.
+    p.i.delete(p.now);
+    let mut w = vec![];
+    drain(p.i.as_mut(), &mut p.is, &mut w);
+    assert_eq!(message_id(&w[0]), 2);
+    p.deliver_to_r(&w[0]);
+    assert!(p.r.as_ref().unwrap().is_closed());
+}
+
+#[test]
+fn ike_sa_rekey_moves_to_new_spis_and_message_ids_restart() {
+    let ic = format!("{PSK}rekey_ike_after_secs = 100\nrekey_child_after_secs = 150\n");
+    let mut p = Pair::new(&ic, PSK);
+    p.run();
+    let old_spi_i = p.is.sent[0][..8].to_vec();
+    let old_spi_r = p.rs.sent[0][8..16].to_vec();
+    p.tick(100);
+    // CREATE_CHILD_SA (2) and Delete of the old IKE SA (3), both on the old SA.
+    let sent: Vec<(u8, u32)> = p.is.sent[2..]
+        .iter()
+        .map(|m| (exchange(m), message_id(m)))
+        .collect();
+    assert_eq!(sent, vec![(CREATE_CHILD_SA, 2), (INFORMATIONAL, 3)]);
+    assert!(p.is.sent[2..].iter().all(|m| m[..8] == old_spi_i[..]));
+    // No keys change, none are removed.
+    assert_eq!((p.is.installs.len(), p.rs.installs.len()), (1, 1));
+    assert_eq!((p.is.removals, p.rs.removals), (0, 0));
+    // The child SA, rekeyed 50 s later, uses the new IKE SA (new SPIs, message ID 0) and its
+    // SK_d: both sides still derive the same keys.
+    p.tick(50);
+    let m = &p.is.sent[4];
+    assert_eq!((exchange(m), message_id(m)), (CREATE_CHILD_SA, 0));
+    assert_ne!(m[..8], old_spi_i[..]);
+    assert_ne!(m[8..16], old_spi_r[..]);
+    assert_child_rekeyed(&p);
+    // A further INFORMATIONAL (delete) on the new SA: message 2 after the rekey and its delete.
+    p.i.delete(p.now);
+    let mut w = vec![];
+    drain(p.i.as_mut(), &mut p.is, &mut w);
+    assert_eq!((exchange(&w[0]), message_id(&w[0])), (INFORMATIONAL, 2));
+    let reply = p.deliver_to_r(&w[0]);
+    assert_eq!(reply.len(), 1);
+    assert!(p.r.as_ref().unwrap().is_closed());
+}
+
+#[test]
+fn responder_rekeys_the_ike_sa_and_becomes_its_initiator() {
+    let rc = format!("{PSK}rekey_ike_after_secs = 30\n");
+    let ic = format!("{PSK}dpd_secs = 20\n");
+    let mut p = Pair::new(&ic, &rc);
+    p.run();
+    p.tick(30);
+    let m = &p.rs.sent[2];
+    assert_eq!((exchange(m), message_id(m)), (CREATE_CHILD_SA, 0));
+    // The initiator's liveness check runs on the new IKE SA, where it is the responder:
+    // I flag clear, message ID 0, answered (at 50 s, before the responder's next rekey at 60).
+    p.tick(20);
+    let dpd = p.is.sent.last().unwrap().clone();
+    assert_eq!((exchange(&dpd), message_id(&dpd)), (INFORMATIONAL, 0));
+    assert_eq!(dpd[19] & 0x08, 0, "I flag clear on the new SA");
+    let old_spis = &p.rs.sent[0][..16];
+    assert_ne!(dpd[..8], old_spis[..8]);
+    assert_ne!(dpd[8..16], old_spis[8..16]);
+    let answer = p.rs.sent.last().unwrap();
+    assert_eq!((exchange(answer), message_id(answer)), (INFORMATIONAL, 0));
+    assert_eq!(
+        answer[19] & 0x28,
+        0x28,
+        "a response from the new SA's initiator"
+    );
+    assert_eq!((p.is.removals, p.rs.removals), (0, 0));
+    assert!(!p.i.is_closed());
+}
+
+#[test]
+fn a_replayed_rekey_request_is_answered_from_cache_not_applied_twice() {
+    let ic = format!("{PSK}rekey_child_after_secs = 100\n");
+    let mut p = Pair::new(&ic, PSK);
+    p.run();
+    let (to_r, _) = p.advance(100);
+    assert_eq!(to_r.len(), 1);
+    let first = p.deliver_to_r(&to_r[0]);
+    let again = p.deliver_to_r(&to_r[0]);
+    assert_eq!(first, again, "the cached response");
+    assert_eq!(p.rs.installs.len(), 2, "installed once");
+    assert_eq!(p.rs.removals, 1);
+    // The initiator takes the answer once; a duplicate answer is no response it waits for.
+    p.pump(vec![], first.clone());
+    assert_child_rekeyed(&p);
+    p.pump(vec![], first);
+    assert_eq!(p.is.installs.len(), 2);
+}
+
+#[test]
+fn liveness_check_with_a_silent_peer_removes_the_keys_and_closes() {
+    let ic = format!("{PSK}dpd_secs = 10\n");
+    let mut p = Pair::new(&ic, PSK);
+    p.run();
+    // With an answering peer the check is quiet.
+    p.tick(10);
+    assert_eq!(exchange(p.is.sent.last().unwrap()), INFORMATIONAL);
+    assert_eq!(p.is.sent.len(), 3);
+    assert_eq!(p.is.removals, 0);
+    // Now the peer is gone: the check and its retransmissions (1, 2, 4, 8, 16, 32 s) go
+    // unanswered, then the keys go.
+    let (sent, _) = p.advance(10);
+    assert_eq!(sent.len(), 1);
+    let mut retransmits = 0;
+    for _ in 0..200 {
+        let (s, _) = p.advance(1);
+        retransmits += s.len();
+        if p.i.is_closed() {
+            break;
+        }
+    }
+    assert_eq!(retransmits, 5);
+    assert!(p.i.is_closed());
+    assert_eq!(p.is.removed.len(), 1);
+    assert_eq!(p.is.removed[0].which, KeySelector::All);
+    assert_eq!(
+        p.is.outcomes.len(),
+        1,
+        "the earlier success stays the only outcome"
+    );
+}
+
+#[test]
+fn rkmp_child_rekey_replaces_the_routing_sa_under_the_same_parent() {
+    let ic = format!("{RKMP}rekey_child_after_secs = 100\n");
+    let mut p = Pair::new(&ic, RKMP);
+    p.run();
+    p.tick(100);
+    assert_eq!(p.is.installs.len(), 2);
+    assert_eq!(p.rs.installs.len(), 2);
+    // Routing-protocol SA exchange type 242 on the wire.
+    assert_eq!(exchange(&p.is.sent[2]), 242);
+    let old = p.is.installs[0]
+        .upper_layer_sas
+        .iter()
+        .find(|s| s.kind == "rkmp-routing")
+        .unwrap()
+        .clone();
+    let parent = p.is.installs[0]
+        .upper_layer_sas
+        .iter()
+        .find(|s| s.kind == "rkmp-sa")
+        .unwrap()
+        .sa_id
+        .clone();
+    let (i_new, r_new) = (&p.is.installs[1], &p.rs.installs[1]);
+    assert!(i_new.link_keys.is_empty());
+    assert_eq!(i_new.upper_layer_sas.len(), 1);
+    let (i_sa, r_sa) = (&i_new.upper_layer_sas[0], &r_new.upper_layer_sas[0]);
+    assert_eq!(i_sa.kind, "rkmp-routing");
+    assert_eq!(i_sa.parent.as_deref(), Some(parent.as_slice()));
+    assert_eq!(i_sa.sa_id, r_sa.sa_id);
+    assert_ne!(i_sa.sa_id, old.sa_id);
+    assert_eq!(&i_sa.sa_id[..2], &[0, 1]);
+    assert_eq!(i_sa.keys, r_sa.keys);
+    assert_ne!(i_sa.keys, old.keys);
+    assert_eq!(removed_sa(&p.is), vec![old.sa_id.clone()]);
+    assert_eq!(removed_sa(&p.rs), vec![old.sa_id]);
+}
+
+#[test]
+fn rkmp_ike_sa_rekey_moves_the_routing_sa_under_the_new_rkmp_sa() {
+    let ic = format!("{RKMP}rekey_ike_after_secs = 100\n");
+    let mut p = Pair::new(&ic, RKMP);
+    p.run();
+    p.tick(100);
+    for side in [&p.is, &p.rs] {
+        assert_eq!(side.installs.len(), 2);
+        let old_parent = &side.installs[0].upper_layer_sas[0];
+        let new = &side.installs[1].upper_layer_sas;
+        assert_eq!(new[0].kind, "rkmp-sa");
+        assert_ne!(new[0].sa_id, old_parent.sa_id);
+        assert_ne!(new[0].keys, old_parent.keys, "a new SK_d");
+        assert_eq!(new[1].kind, "rkmp-routing");
+        assert_eq!(new[1].sa_id, side.installs[0].upper_layer_sas[1].sa_id);
+        assert_eq!(new[1].parent.as_ref(), Some(&new[0].sa_id));
+        assert_eq!(removed_sa(side), vec![old_parent.sa_id.clone()]);
+    }
+    assert_eq!(
+        p.is.installs[1].upper_layer_sas,
+        p.rs.installs[1].upper_layer_sas
+    );
 }
