@@ -5,7 +5,9 @@
 //! (`swanctl --initiate`, to our port 4500, floating to its NAT-T port for IKE_AUTH) against our
 //! responder; both directions again with ECDSA P-256 and RSA-2048 certificates made by rcgen
 //! (RFC 7427 signatures, CERTREQ/CERT both ways; charon's log shows it verified our chain and
-//! signature).
+//! signature). Rekeys and deletes (DECISIONS I10–I12): our timers rekey the child SA and the
+//! IKE SA against charon, charon rekeys both (`swanctl --rekey`) against our serving responder,
+//! every child SA's keys agree with charon's log, and deletes are honoured both ways.
 //! charon runs `kernel-libipsec` (userspace ESP on a TUN device) with `encap = yes`,
 //! so its child SA really is INSTALLED.
 //!
@@ -724,5 +726,295 @@ fn strongswan_both_ways_rsa_certificates() {
             Some(&pki),
             &our_cert_factory(&pki, dir.path(), true),
         );
+    });
+}
+
+// ----- rekeying and deletes (DECISIONS I10–I13) -----
+
+/// Every child SA's encryption keys charon logged, in order: (requester's, responder's), hex.
+fn charon_all_child_keys(log: &str) -> Vec<(String, String)> {
+    log.match_indices("encryption initiator key")
+        .filter_map(|(i, _)| charon_child_keys(&log[i..]))
+        .collect()
+}
+
+/// The link keys of every install of the run, in order: (Transmit, Receive), hex.
+fn our_installs(run: &Run) -> Vec<(String, String)> {
+    let pick = |k: &kmp_api::session::KeyInstall, d: KeyDirection| {
+        hex::encode(
+            k.link_keys
+                .iter()
+                .find(|l| l.direction == d)
+                .unwrap()
+                .key
+                .expose(),
+        )
+    };
+    run.actions
+        .iter()
+        .filter_map(|a| match a {
+            kmp_api::session::Action::InstallKeys(k) => Some((
+                pick(k, KeyDirection::Transmit),
+                pick(k, KeyDirection::Receive),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+fn removals(run: &Run) -> Vec<kmp_api::session::KeySelector> {
+    run.actions
+        .iter()
+        .filter_map(|a| match a {
+            kmp_api::session::Action::RemoveKeys(r) => Some(r.which.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Serves `run` in short slices until `done` holds (at most `limit`), then a little longer so
+/// the exchange that made it true is finished on both sides.
+fn serve_until(ep: &mut UdpEndpoint, run: &mut Run, limit: Duration, done: impl Fn(&Run) -> bool) {
+    let end = Instant::now() + limit;
+    while !done(run) && Instant::now() < end {
+        ep.serve(run, Duration::from_millis(50)).unwrap();
+    }
+    ep.serve(run, Duration::from_millis(200)).unwrap();
+}
+
+fn log_lines<'a>(log: &'a str, words: &[&str]) -> Vec<&'a str> {
+    log.lines()
+        .filter(|l| words.iter().any(|w| l.contains(w)))
+        .collect()
+}
+
+/// Our initiator rekeys the child SA (after 1 s), then the IKE SA (after 2 s) and with it, due
+/// by then, the child SA again on the new IKE SA; charon agrees on every key; then our delete
+/// empties charon's SA list.
+#[test]
+fn strongswan_responder_rekeys_initiated_by_us() {
+    in_netns("strongswan_responder_rekeys_initiated_by_us", || {
+        let (ike, esp) = ("aes128ccm8-prfsha256-ecp256", "aes128ccm8");
+        let charon = Charon::start(
+            "rekey-us",
+            &StrongswanSide {
+                ike_proposal: ike,
+                esp_proposal: esp,
+                psk: PSK,
+                certs: None,
+                ports: (CHARON_PORT, CHARON_NATT_PORT, 600),
+            },
+        );
+        let toml = format!(
+            r#"psk = "{PSK}"
+ike_proposals = ["{ike}"]
+child_proposals = ["{esp}"]
+local_id = "fqdn:initiator.test"
+remote_id = "fqdn:responder.test"
+local_ts = ["10.154.11.1/32"]
+remote_ts = ["10.154.10.1/32"]
+retransmit_ms = 500
+max_retransmits = 2
+rekey_child_after_secs = 1
+rekey_ike_after_secs = 2
+"#
+        );
+        let factory = Ikev2Factory::new(Ikev2Config::from_toml(&toml).unwrap()).unwrap();
+        let t = Instant::now();
+        let mut ep = UdpEndpoint::bind("127.0.0.1:0").unwrap();
+        let peer: SocketAddr = format!("127.0.0.1:{CHARON_PORT}").parse().unwrap();
+        let ids = LinkIds {
+            local: US,
+            peer: CHARON,
+        };
+        let mut run = ep
+            .connect(peer, &factory, ids, Duration::from_secs(10))
+            .unwrap();
+        let (_, before) = charon.swanctl(&["--list-sas"]);
+        // Child rekey at 1 s, IKE SA rekey at 2 s and the child rekey due by then right after
+        // it; the next would come a second later.
+        serve_until(&mut ep, &mut run, Duration::from_secs(8), |r| {
+            our_installs(r).len() >= 3
+        });
+        println!("established and rekeyed after {:?}", t.elapsed());
+        let log = charon.log();
+        let (_, sas) = charon.swanctl(&["--list-sas"]);
+        println!("swanctl --list-sas before:\n{before}\nafter:\n{sas}");
+        println!(
+            "charon: {:#?}",
+            log_lines(&log, &["rekey", "CREATE_CHILD_SA", "deleting", "closing"])
+        );
+        let ours = our_installs(&run);
+        let theirs = charon_all_child_keys(&log);
+        println!("ours (tx, rx): {ours:#?}\ncharon (I→R, R→I): {theirs:#?}");
+        assert_eq!(ours.len(), 3, "{run:?}\n{log}");
+        assert_eq!(theirs.len(), 3, "{log}");
+        // We began every exchange that made a child SA: our Transmit key is the I→R key.
+        for ((tx, rx), (ki, kr)) in ours.iter().zip(&theirs) {
+            assert!(ki.starts_with(tx.as_str()), "{ki} {tx}");
+            assert!(kr.starts_with(rx.as_str()), "{kr} {rx}");
+        }
+        assert_ne!(ours[0], ours[1]);
+        assert_ne!(ours[1], ours[2]);
+        // The old child SA records went; nothing else did.
+        let removed = removals(&run);
+        assert_eq!(removed.len(), 2, "{removed:?}");
+        assert!(!removed.contains(&kmp_api::session::KeySelector::All));
+        // charon holds one IKE SA (a new one) with one child SA.
+        assert!(
+            sas.contains("ESTABLISHED") && sas.contains("INSTALLED"),
+            "{sas}"
+        );
+        // Replaced child SAs linger in charon's list as DELETED for a moment.
+        assert_eq!(sas.matches("INSTALLED,").count(), 1, "{sas}");
+        assert_eq!(sas.matches("ESTABLISHED").count(), 1, "{sas}");
+        let spis = |s: &str| {
+            s.lines()
+                .find(|l| l.contains("ESTABLISHED"))
+                .map(str::to_owned)
+                .unwrap_or_default()
+        };
+        assert_ne!(spis(&before), spis(&sas), "the IKE SA has new SPIs");
+        // Our delete: charon drops everything.
+        ep.delete(&mut run).unwrap();
+        let t = Instant::now();
+        let mut after = String::new();
+        while t.elapsed() < Duration::from_secs(3) {
+            after = charon.swanctl(&["--list-sas"]).1;
+            if !after.contains("kmp") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        println!("swanctl --list-sas after our delete: {after:?}");
+        assert!(!after.contains("kmp"), "{after}\n{}", charon.log());
+    });
+}
+
+/// charon initiates, then rekeys the child SA (`swanctl --rekey --child`) and the IKE SA
+/// (`--rekey --ike`) while our responder serves; the rekeyed child keys agree; then
+/// `swanctl --terminate --ike` makes our side remove its keys and close.
+#[test]
+fn strongswan_initiator_rekeys_and_terminates() {
+    in_netns("strongswan_initiator_rekeys_and_terminates", || {
+        let ike = "aes128ccm8-prfsha256-ecp256";
+        let charon = Charon::start(
+            "rekey-charon",
+            &StrongswanSide {
+                ike_proposal: ike,
+                esp_proposal: "aes128ccm8",
+                psk: PSK,
+                certs: None,
+                ports: (1500, 14500, udp::NAT_T_PORT),
+            },
+        );
+        let t = Instant::now();
+        let mut ep = UdpEndpoint::bind(("127.0.0.1", udp::NAT_T_PORT)).unwrap();
+        let uri = charon.uri.clone();
+        let swanctl = move |args: &[&str]| {
+            let mut a: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+            a.extend(["--uri".to_owned(), uri.clone()]);
+            std::thread::spawn(move || {
+                let out = Command::new("swanctl")
+                    .args(&a)
+                    .stdin(Stdio::null())
+                    .output()
+                    .unwrap();
+                format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            })
+        };
+        let init = swanctl(&["--initiate", "--child", "kmp-child", "--timeout", "10"]);
+        let mut run = ep
+            .accept(
+                &our_responder_factory(ike, "aes128ccm8"),
+                LinkIds {
+                    local: US,
+                    peer: CHARON,
+                },
+                Duration::from_secs(10),
+            )
+            .unwrap_or_else(|e| panic!("{e}\n{}", charon.log()));
+        let out = init.join().unwrap();
+        assert!(out.contains("initiate completed successfully"), "{out}");
+        let (_, before) = charon.swanctl(&["--list-sas"]);
+
+        // Child SA rekey, begun by charon.
+        let rekey = swanctl(&["--rekey", "--child", "kmp-child"]);
+        serve_until(&mut ep, &mut run, Duration::from_secs(8), |_| {
+            rekey.is_finished()
+        });
+        println!("swanctl --rekey --child: {}", rekey.join().unwrap());
+        let log = charon.log();
+        let ours = our_installs(&run);
+        let theirs = charon_all_child_keys(&log);
+        println!("ours (tx, rx): {ours:#?}\ncharon (I→R, R→I): {theirs:#?}");
+        assert_eq!(ours.len(), 2, "{run:?}\n{log}");
+        assert_eq!(theirs.len(), 2, "{log}");
+        // charon began both exchanges: its I→R key is our Receive key.
+        for ((tx, rx), (ki, kr)) in ours.iter().zip(&theirs) {
+            assert!(ki.starts_with(rx.as_str()), "{ki} {rx}");
+            assert!(kr.starts_with(tx.as_str()), "{kr} {tx}");
+        }
+        assert_ne!(ours[0], ours[1]);
+        assert_eq!(removals(&run).len(), 1);
+
+        // IKE SA rekey, begun by charon.
+        let rekey = swanctl(&["--rekey", "--ike", "kmp"]);
+        serve_until(&mut ep, &mut run, Duration::from_secs(8), |_| {
+            rekey.is_finished()
+        });
+        println!("swanctl --rekey --ike: {}", rekey.join().unwrap());
+        let (_, sas) = charon.swanctl(&["--list-sas"]);
+        println!("swanctl --list-sas before:\n{before}\nafter the rekeys:\n{sas}");
+        assert_eq!(sas.matches("ESTABLISHED").count(), 1, "{sas}");
+        // Replaced child SAs linger in charon's list as DELETED for a moment.
+        assert_eq!(sas.matches("INSTALLED,").count(), 1, "{sas}");
+        assert!(sas.contains("INSTALLED"), "{sas}");
+        let spis = |s: &str| {
+            s.lines()
+                .find(|l| l.contains("ESTABLISHED"))
+                .map(str::to_owned)
+                .unwrap_or_default()
+        };
+        assert_ne!(spis(&before), spis(&sas), "the IKE SA has new SPIs");
+        assert!(!run.session.is_closed());
+
+        // The new IKE SA works: charon's child rekey on it agrees too.
+        let rekey = swanctl(&["--rekey", "--child", "kmp-child"]);
+        serve_until(&mut ep, &mut run, Duration::from_secs(8), |_| {
+            rekey.is_finished()
+        });
+        println!("swanctl --rekey --child: {}", rekey.join().unwrap());
+        let log = charon.log();
+        let (ours, theirs) = (our_installs(&run), charon_all_child_keys(&log));
+        assert_eq!((ours.len(), theirs.len()), (3, 3), "{log}");
+        assert!(theirs[2].0.starts_with(ours[2].1.as_str()));
+        assert!(theirs[2].1.starts_with(ours[2].0.as_str()));
+
+        // charon terminates: our side removes its keys and closes.
+        let term = swanctl(&["--terminate", "--ike", "kmp", "--timeout", "5"]);
+        serve_until(&mut ep, &mut run, Duration::from_secs(8), |_| {
+            term.is_finished()
+        });
+        let out = term.join().unwrap();
+        println!("swanctl --terminate: {out}");
+        println!(
+            "charon: {:#?}",
+            log_lines(
+                &charon.log(),
+                &["rekey", "CREATE_CHILD_SA", "deleting", "closing"]
+            )
+        );
+        println!("all done after {:?}", t.elapsed());
+        assert!(out.contains("terminate completed successfully"), "{out}");
+        assert_eq!(
+            removals(&run).last(),
+            Some(&kmp_api::session::KeySelector::All)
+        );
+        assert!(run.session.is_closed());
     });
 }
