@@ -1018,3 +1018,90 @@ fn strongswan_initiator_rekeys_and_terminates() {
         assert!(run.session.is_closed());
     });
 }
+
+/// PFS child SA rekeys (a KE of the IKE SA's group): ours against charon as responder, then
+/// charon's (`swanctl --rekey --child`, charon being the IKE responder) against our initiator.
+#[test]
+fn strongswan_pfs_child_rekeys_both_ways() {
+    in_netns("strongswan_pfs_child_rekeys_both_ways", || {
+        let ike = "aes128ccm8-prfsha256-ecp256";
+        let charon = Charon::start(
+            "rekey-pfs",
+            &StrongswanSide {
+                ike_proposal: ike,
+                esp_proposal: "aes128ccm8-ecp256",
+                psk: PSK,
+                certs: None,
+                ports: (CHARON_PORT, CHARON_NATT_PORT, 600),
+            },
+        );
+        let toml = format!(
+            r#"psk = "{PSK}"
+ike_proposals = ["{ike}"]
+child_proposals = ["aes128ccm8"]
+local_id = "fqdn:initiator.test"
+remote_id = "fqdn:responder.test"
+local_ts = ["10.154.11.1/32"]
+remote_ts = ["10.154.10.1/32"]
+retransmit_ms = 500
+max_retransmits = 2
+rekey_child_after_secs = 1
+pfs = true
+"#
+        );
+        let factory = Ikev2Factory::new(Ikev2Config::from_toml(&toml).unwrap()).unwrap();
+        let t = Instant::now();
+        let mut ep = UdpEndpoint::bind("127.0.0.1:0").unwrap();
+        let peer: SocketAddr = format!("127.0.0.1:{CHARON_PORT}").parse().unwrap();
+        let ids = LinkIds {
+            local: US,
+            peer: CHARON,
+        };
+        let mut run = ep
+            .connect(peer, &factory, ids, Duration::from_secs(10))
+            .unwrap();
+        serve_until(&mut ep, &mut run, Duration::from_secs(8), |r| {
+            our_installs(r).len() >= 2
+        });
+        // charon's rekey right after ours, before our next one (a second after ours).
+        let uri = charon.uri.clone();
+        let rekey = std::thread::spawn(move || {
+            let out = Command::new("swanctl")
+                .args(["--rekey", "--child", "kmp-child", "--uri", &uri])
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        });
+        serve_until(&mut ep, &mut run, Duration::from_secs(8), |_| {
+            rekey.is_finished()
+        });
+        println!("swanctl --rekey --child: {}", rekey.join().unwrap());
+        println!("done after {:?}", t.elapsed());
+        let log = charon.log();
+        println!(
+            "charon: {:#?}",
+            log_lines(&log, &["CREATE_CHILD_SA", "closing"])
+        );
+        assert!(
+            log.contains("parsed CREATE_CHILD_SA request 2 [ N(REKEY_SA) SA No KE TSi TSr ]"),
+            "our request carries a KE\n{log}"
+        );
+        assert!(
+            log.contains("parsed CREATE_CHILD_SA response 0 [ SA No KE TSi TSr ]"),
+            "our answer carries a KE\n{log}"
+        );
+        let (ours, theirs) = (our_installs(&run), charon_all_child_keys(&log));
+        println!("ours (tx, rx): {ours:#?}\ncharon (I→R, R→I): {theirs:#?}");
+        assert_eq!((ours.len(), theirs.len()), (3, 3), "{run:?}\n{log}");
+        // The first two exchanges were ours, the third charon's.
+        for (n, ((tx, rx), (ki, kr))) in ours.iter().zip(&theirs).enumerate() {
+            let (mine_i2r, mine_r2i) = if n < 2 { (tx, rx) } else { (rx, tx) };
+            assert!(ki.starts_with(mine_i2r.as_str()), "{n}: {ki} {mine_i2r}");
+            assert!(kr.starts_with(mine_r2i.as_str()), "{n}: {kr} {mine_r2i}");
+        }
+        let (_, sas) = charon.swanctl(&["--list-sas"]);
+        assert_eq!(sas.matches("INSTALLED,").count(), 1, "{sas}");
+        assert!(!run.session.is_closed());
+    });
+}
