@@ -856,3 +856,28 @@ fn rkmp_ike_sa_rekey_moves_the_routing_sa_under_the_new_rkmp_sa() {
         p.rs.installs[1].upper_layer_sas
     );
 }
+
+#[test]
+fn simultaneous_child_rekeys_end_in_exactly_one() {
+    // RFC 7296 §2.8.1, simplified (DECISIONS I13): the request with the lower nonce loses.
+    for seed_shift in 0..6u64 {
+        let c = format!("{PSK}rekey_child_after_secs = 100\n");
+        let mut p = Pair::new(&c, &c);
+        // Vary the nonces between runs: a fresh initiator with another seed.
+        p.i = factory(&c)
+            .new_initiator(ctx(I, R, Role::Initiator, 10 + seed_shift, 0))
+            .unwrap();
+        p.run();
+        let (to_r, to_i) = p.advance(100);
+        assert_eq!((to_r.len(), to_i.len()), (1, 1), "both rekey at once");
+        p.pump(to_r, to_i);
+        assert_child_rekeyed(&p);
+        // The next rekeys are a period later, again both at once, again one wins.
+        p.tick(100);
+        assert_eq!((p.is.installs.len(), p.rs.installs.len()), (3, 3));
+        assert_eq!(
+            link_key(&p.is.installs[2], KeyDirection::Transmit),
+            link_key(&p.rs.installs[2], KeyDirection::Receive)
+        );
+    }
+}
