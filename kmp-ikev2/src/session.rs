@@ -11,6 +11,10 @@
 //!   number of half-open SAs; answers a retransmitted request with its cached response.
 //! - A failed AUTH check fails the exchange with AUTHENTICATION_FAILED and installs nothing.
 //!   AUTH is a shared key MIC or a signature with a certificate or raw public key ([`crate::auth`]).
+//! - **Established** (both roles): CREATE_CHILD_SA rekeys of the child SA and of the IKE SA,
+//!   begun by timers (`rekey_child_after_secs`, `rekey_ike_after_secs`) or by the peer, and
+//!   liveness checks after `dpd_secs` of silence (DECISIONS I10–I13); a second child SA is
+//!   refused with NO_ADDITIONAL_SAS.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
