@@ -516,7 +516,8 @@ pub struct Ikev2Config {
     /// Public-key credentials (`auth = "pubkey"`); when set they are used instead of the PSK.
     pub pubkey: Option<Arc<PublicKeyAuth>>,
     /// The wall-clock time at which the peer's certificates are checked; `None` (the default,
-    /// never from TOML): `SystemTime::now()` at each check. Tests set it.
+    /// never from TOML): the session's `now`, read as microseconds since the Unix epoch (what
+    /// the runtime's system clock gives). A simulation on virtual time, and tests, set it.
     pub validation_time: Option<std::time::SystemTime>,
 }
 

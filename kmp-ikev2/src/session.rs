@@ -622,16 +622,19 @@ impl Ikev2Session {
     /// Whether the peer's AUTH (with its CERTs) verifies; logs why not.
     fn auth_ok(
         &self,
+        now: Instant,
         sa: &IkeSa,
         signer_is_initiator: bool,
         signed_message: &[u8],
         id: &IdPayload,
         payloads: &[Payload],
     ) -> bool {
-        let now = self
-            .cfg
-            .validation_time
-            .unwrap_or_else(std::time::SystemTime::now);
+        // Certificates are checked at the session's own time: the runtime's system clock
+        // counts microseconds since the Unix epoch (mpx::runtime::Clock::System), so no wall
+        // clock is read here; a simulation on virtual time sets `validation_time`.
+        let now = self.cfg.validation_time.unwrap_or_else(|| {
+            std::time::UNIX_EPOCH + std::time::Duration::from_micros(now.as_micros())
+        });
         match auth::verify(
             self.cfg.psk.as_ref(),
             self.cfg.pubkey.as_deref(),
@@ -934,7 +937,7 @@ impl Ikev2Session {
             self.fail(FailureReason::AuthenticationFailed);
             return Ok(());
         }
-        if !self.auth_ok(sa, false, init_response, idr, &inner) {
+        if !self.auth_ok(now, sa, false, init_response, idr, &inner) {
             self.fail(FailureReason::AuthenticationFailed);
             return Ok(());
         }
@@ -1122,7 +1125,7 @@ impl Ikev2Session {
             return Err(internal("state"));
         };
         let id_ok = self.peer_id_ok(idi);
-        if !id_ok || !self.auth_ok(sa, true, request, idi, &inner) {
+        if !id_ok || !self.auth_ok(now, sa, true, request, idi, &inner) {
             tracing::warn!(peer = %self.peer, id_ok, "IKE_AUTH: the initiator's ID or AUTH does not verify");
             let reply = self.seal(
                 sa,

@@ -120,6 +120,9 @@ pub struct UdpEndpoint {
     socket: UdpSocket,
     marker: Option<bool>,
     epoch: std::time::Instant,
+    /// Microseconds since the Unix epoch at `epoch`: session time counts from the Unix epoch
+    /// (as the runtime's system clock does) but advances monotonically.
+    origin_us: u64,
     rng: RngHandle,
 }
 
@@ -130,6 +133,9 @@ impl UdpEndpoint {
             socket: UdpSocket::bind(addr)?,
             marker: None,
             epoch: std::time::Instant::now(),
+            origin_us: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
             rng: RngHandle::os(),
         })
     }
@@ -153,7 +159,7 @@ impl UdpEndpoint {
 
     fn now(&self) -> Instant {
         let us = u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX);
-        Instant::from_micros(us)
+        Instant::from_micros(self.origin_us.saturating_add(us))
     }
 
     fn uses_marker(&self, peer: SocketAddr) -> bool {
