@@ -324,6 +324,32 @@ struct IkeSa {
 }
 
 impl IkeSa {
+    /// The SA with its ciphers, from keys derived by `new` or `rekeyed`.
+    fn from_keys(
+        proposal: IkeProposal,
+        spi_i: [u8; 8],
+        spi_r: [u8; 8],
+        keys: IkeSaKeys,
+        ni: Vec<u8>,
+        nr: Vec<u8>,
+    ) -> Result<IkeSa, SessionError> {
+        let cipher = |e: &SecretBytes, a: &SecretBytes| {
+            SkCipher::new(proposal.encr, proposal.integ, e.expose(), a.expose())
+        };
+        let c_i = cipher(&keys.sk_ei, &keys.sk_ai)?;
+        let c_r = cipher(&keys.sk_er, &keys.sk_ar)?;
+        Ok(IkeSa {
+            proposal,
+            spi_i,
+            spi_r,
+            keys,
+            c_i,
+            c_r,
+            ni,
+            nr,
+        })
+    }
+
     fn new(
         proposal: IkeProposal,
         spi_i: [u8; 8],
@@ -342,28 +368,7 @@ impl IkeSa {
             &spi_i,
             &spi_r,
         )?;
-        let c_i = SkCipher::new(
-            proposal.encr,
-            proposal.integ,
-            keys.sk_ei.expose(),
-            keys.sk_ai.expose(),
-        )?;
-        let c_r = SkCipher::new(
-            proposal.encr,
-            proposal.integ,
-            keys.sk_er.expose(),
-            keys.sk_ar.expose(),
-        )?;
-        Ok(IkeSa {
-            proposal,
-            spi_i,
-            spi_r,
-            keys,
-            c_i,
-            c_r,
-            ni,
-            nr,
-        })
+        IkeSa::from_keys(proposal, spi_i, spi_r, keys, ni, nr)
     }
 }
 
@@ -1924,28 +1929,7 @@ impl IkeSa {
             &spi_i,
             &spi_r,
         )?;
-        let c_i = SkCipher::new(
-            proposal.encr,
-            proposal.integ,
-            keys.sk_ei.expose(),
-            keys.sk_ai.expose(),
-        )?;
-        let c_r = SkCipher::new(
-            proposal.encr,
-            proposal.integ,
-            keys.sk_er.expose(),
-            keys.sk_ar.expose(),
-        )?;
-        Ok(IkeSa {
-            proposal,
-            spi_i,
-            spi_r,
-            keys,
-            c_i,
-            c_r,
-            ni,
-            nr,
-        })
+        IkeSa::from_keys(proposal, spi_i, spi_r, keys, ni, nr)
     }
 }
 
