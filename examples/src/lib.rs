@@ -46,3 +46,13 @@ pub fn init_logging() {
         .with_writer(std::io::stderr)
         .init();
 }
+
+/// Parses the command line the way every program here does: help and version go to stdout
+/// with exit status 0, usage errors to stderr with status 2 (like bad input).
+pub fn parse_args<T: clap::Parser>() -> Result<T, std::process::ExitCode> {
+    T::try_parse().map_err(|e| {
+        let code = if e.use_stderr() { 2 } else { 0 };
+        let _ = e.print();
+        std::process::ExitCode::from(code)
+    })
+}

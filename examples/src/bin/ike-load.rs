@@ -381,13 +381,9 @@ fn bench(count: usize, concurrency: usize, proposal: &str) -> anyhow::Result<()>
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match examples::parse_args::<Cli>() {
         Ok(c) => c,
-        Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
-            let _ = e.print();
-            return ExitCode::from(code);
-        }
+        Err(code) => return code,
     };
     examples::init_logging();
     let r = match cli.cmd {

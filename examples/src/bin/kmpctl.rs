@@ -54,14 +54,9 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match examples::parse_args::<Cli>() {
         Ok(c) => c,
-        Err(e) => {
-            // Help and version go to stdout with success; usage errors exit 2, like bad input.
-            let code = if e.use_stderr() { 2 } else { 0 };
-            let _ = e.print();
-            return ExitCode::from(code);
-        }
+        Err(code) => return code,
     };
     match cli.command {
         Command::Kmps { plugins } => match examples::sim::registry_with_plugins(&plugins)
