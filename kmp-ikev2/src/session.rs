@@ -309,6 +309,34 @@ fn routing_protocol_of(payloads: &[Payload]) -> Option<u16> {
         .map(u16::from_be_bytes)
 }
 
+/// The SA, KE, Nonce and traffic-selector payloads of a message, found in one pass (the last
+/// of each kind wins).
+#[derive(Default)]
+struct Found<'a> {
+    sa: Option<&'a SaPayload>,
+    ke: Option<&'a KePayload>,
+    nonce: Option<&'a Vec<u8>>,
+    tsi: Option<&'a TsPayload>,
+    tsr: Option<&'a TsPayload>,
+}
+
+impl<'a> Found<'a> {
+    fn of(payloads: &'a [Payload]) -> Found<'a> {
+        let mut f = Found::default();
+        for p in payloads {
+            match p {
+                Payload::Sa(s) => f.sa = Some(s),
+                Payload::Ke(k) => f.ke = Some(k),
+                Payload::Nonce(n) => f.nonce = Some(n),
+                Payload::TsI(t) => f.tsi = Some(t),
+                Payload::TsR(t) => f.tsr = Some(t),
+                _ => {}
+            }
+        }
+        f
+    }
+}
+
 /// The keyed state of an IKE SA.
 struct IkeSa {
     proposal: IkeProposal,
@@ -803,17 +831,12 @@ impl Ikev2Session {
             return Ok(());
         }
         self.peer_init = auth::read_init(&msg.payloads);
-        let mut sa_p = None;
-        let mut ke = None;
-        let mut nr = None;
-        for p in &msg.payloads {
-            match p {
-                Payload::Sa(s) => sa_p = Some(s),
-                Payload::Ke(k) => ke = Some(k),
-                Payload::Nonce(n) => nr = Some(n),
-                _ => {}
-            }
-        }
+        let Found {
+            sa: sa_p,
+            ke,
+            nonce: nr,
+            ..
+        } = Found::of(&msg.payloads);
         let (Some(sa_p), Some(ke), Some(nr)) = (sa_p, ke, nr) else {
             return Err(SessionError::Malformed(
                 "IKE_SA_INIT response lacks SA, KE or Nr".into(),
@@ -986,17 +1009,12 @@ impl Ikev2Session {
         raw: &[u8],
         msg: Message,
     ) -> Result<(), SessionError> {
-        let mut sa_p = None;
-        let mut ke = None;
-        let mut ni = None;
-        for p in &msg.payloads {
-            match p {
-                Payload::Sa(s) => sa_p = Some(s),
-                Payload::Ke(k) => ke = Some(k),
-                Payload::Nonce(n) => ni = Some(n),
-                _ => {}
-            }
-        }
+        let Found {
+            sa: sa_p,
+            ke,
+            nonce: ni,
+            ..
+        } = Found::of(&msg.payloads);
         let (Some(sa_p), Some(ke), Some(ni)) = (sa_p, ke, ni) else {
             return Err(SessionError::Malformed(
                 "IKE_SA_INIT request lacks SA, KE or Ni".into(),
@@ -2328,17 +2346,13 @@ impl Ikev2Session {
         now: Instant,
         inner: &[Payload],
     ) -> Result<Answer, SessionError> {
-        let (mut sa_p, mut ke, mut ni, mut tsi, mut tsr) = (None, None, None, None, None);
-        for p in inner {
-            match p {
-                Payload::Sa(s) => sa_p = Some(s),
-                Payload::Ke(k) => ke = Some(k),
-                Payload::Nonce(n) => ni = Some(n),
-                Payload::TsI(t) => tsi = Some(t),
-                Payload::TsR(t) => tsr = Some(t),
-                _ => {}
-            }
-        }
+        let Found {
+            sa: sa_p,
+            ke,
+            nonce: ni,
+            tsi,
+            tsr,
+        } = Found::of(inner);
         let (Some(sa_p), Some(ni)) = (sa_p, ni) else {
             return Ok(Answer::Refuse(notify::INVALID_SYNTAX, vec![]));
         };
@@ -2525,15 +2539,12 @@ impl Ikev2Session {
             }
             return Ok(());
         }
-        let (mut sa_p, mut ke, mut nr) = (None, None, None);
-        for p in &inner {
-            match p {
-                Payload::Sa(s) => sa_p = Some(s),
-                Payload::Ke(k) => ke = Some(k),
-                Payload::Nonce(n) => nr = Some(n),
-                _ => {}
-            }
-        }
+        let Found {
+            sa: sa_p,
+            ke,
+            nonce: nr,
+            ..
+        } = Found::of(&inner);
         let (Some(sa_p), Some(nr)) = (sa_p, nr) else {
             return Err(SessionError::Malformed(
                 "CREATE_CHILD_SA response lacks SA or Nr".into(),
