@@ -302,6 +302,11 @@ fn logical_exchange(profile: &Profile, e: ExchangeType) -> ExchangeType {
     }
 }
 
+/// The selectors of an optional TS payload (none if absent).
+fn selectors(t: Option<&TsPayload>) -> &[TrafficSelector] {
+    t.map(|t| t.selectors.as_slice()).unwrap_or_default()
+}
+
 /// The routing protocol an RKMP IKE_AUTH message names, if any.
 fn routing_protocol_of(payloads: &[Payload]) -> Option<u16> {
     find_notify(payloads, ROUTING_PROTOCOL_NOTIFY)
@@ -969,15 +974,11 @@ impl Ikev2Session {
             self.fail(FailureReason::AuthenticationFailed);
             return Ok(());
         }
-        if let Profile::Rkmp {
-            routing_protocol, ..
-        } = self.cfg.profile
-        {
-            if routing_protocol_of(&inner) != Some(routing_protocol) {
-                self.fail(FailureReason::NegotiationFailed);
-                return Ok(());
-            }
-        } else if has_ts != (true, true) {
+        if !self.routing_protocol_agrees(&inner) {
+            self.fail(FailureReason::NegotiationFailed);
+            return Ok(());
+        }
+        if self.cfg.profile == Profile::Ikev2 && has_ts != (true, true) {
             self.fail(FailureReason::ProtocolViolation(
                 "IKE_AUTH response with a child SA lacks TSi or TSr".into(),
             ));
@@ -1180,11 +1181,7 @@ impl Ikev2Session {
             self.fail(FailureReason::NegotiationFailed);
             return Ok(());
         };
-        if let Profile::Rkmp {
-            routing_protocol, ..
-        } = self.cfg.profile
-            && routing_protocol_of(&inner) != Some(routing_protocol)
-        {
+        if !self.routing_protocol_agrees(&inner) {
             tracing::warn!(peer = %self.peer, "RKMP_SA_AUTH for another routing protocol");
             let reply = self.seal(
                 sa,
@@ -1197,21 +1194,7 @@ impl Ikev2Session {
             self.fail(FailureReason::NegotiationFailed);
             return Ok(());
         }
-        let narrowed = if matches!(self.cfg.profile, Profile::Rkmp { .. }) {
-            // No traffic selectors in RKMP: nothing to narrow.
-            (self.cfg.remote_ts.clone(), self.cfg.local_ts.clone())
-        } else {
-            (
-                narrow(
-                    tsi.map(|t| t.selectors.as_slice()).unwrap_or_default(),
-                    &self.cfg.remote_ts,
-                ),
-                narrow(
-                    tsr.map(|t| t.selectors.as_slice()).unwrap_or_default(),
-                    &self.cfg.local_ts,
-                ),
-            )
-        };
+        let narrowed = self.narrowed_selectors(tsi, tsr);
         if narrowed.0.is_empty() || narrowed.1.is_empty() {
             tracing::warn!(peer = %self.peer, "IKE_AUTH: no common traffic selectors");
             let reply = self.seal(
@@ -1249,6 +1232,31 @@ impl Ikev2Session {
     }
 
     // ----- both -----
+
+    /// The peer's selectors narrowed to ours (RFC 7296 §2.9); RKMP has none, so ours stand.
+    fn narrowed_selectors(
+        &self,
+        tsi: Option<&TsPayload>,
+        tsr: Option<&TsPayload>,
+    ) -> (Vec<wire::TrafficSelector>, Vec<wire::TrafficSelector>) {
+        if matches!(self.cfg.profile, Profile::Rkmp { .. }) {
+            return (self.cfg.remote_ts.clone(), self.cfg.local_ts.clone());
+        }
+        (
+            narrow(selectors(tsi), &self.cfg.remote_ts),
+            narrow(selectors(tsr), &self.cfg.local_ts),
+        )
+    }
+
+    /// Under RKMP, whether the message names our routing protocol; always true for IKEv2.
+    fn routing_protocol_agrees(&self, payloads: &[Payload]) -> bool {
+        match self.cfg.profile {
+            Profile::Ikev2 => true,
+            Profile::Rkmp {
+                routing_protocol, ..
+            } => routing_protocol_of(payloads) == Some(routing_protocol),
+        }
+    }
 
     /// IKEv2 carries traffic selectors in IKE_AUTH; RKMP carries none and names the routing
     /// protocol instead.
@@ -2439,27 +2447,10 @@ impl Ikev2Session {
         let Some((number, chosen, spi_i)) = chosen else {
             return Ok(Answer::Refuse(notify::NO_PROPOSAL_CHOSEN, vec![]));
         };
-        if let Profile::Rkmp {
-            routing_protocol, ..
-        } = self.cfg.profile
-            && routing_protocol_of(inner) != Some(routing_protocol)
-        {
+        if !self.routing_protocol_agrees(inner) {
             return Ok(Answer::Refuse(notify::NO_PROPOSAL_CHOSEN, vec![]));
         }
-        let narrowed = if matches!(self.cfg.profile, Profile::Rkmp { .. }) {
-            (self.cfg.remote_ts.clone(), self.cfg.local_ts.clone())
-        } else {
-            (
-                narrow(
-                    tsi.map(|t| t.selectors.as_slice()).unwrap_or_default(),
-                    &self.cfg.remote_ts,
-                ),
-                narrow(
-                    tsr.map(|t| t.selectors.as_slice()).unwrap_or_default(),
-                    &self.cfg.local_ts,
-                ),
-            )
-        };
+        let narrowed = self.narrowed_selectors(tsi, tsr);
         if narrowed.0.is_empty() || narrowed.1.is_empty() {
             return Ok(Answer::Refuse(notify::TS_UNACCEPTABLE, vec![]));
         }
