@@ -17,6 +17,8 @@
 //! rekey_ike_after_secs = 14400
 //! pfs = false                         # a KE in child SA rekeys
 //! dpd_secs = 30                       # liveness check when idle this long (0: off; I12)
+//! childless = "allow"                 # RFC 6023: "allow" (default), "force" or "never" (I25);
+//!                                     # "force" with child_proposals = [] makes an IKE SA only
 //! ```
 //!
 //! Public-key authentication (DECISIONS I20–I23) replaces `psk`:
@@ -331,6 +333,7 @@ struct Raw {
     ca: Vec<String>,
     peer_raw_key: Option<String>,
     signature: Option<String>,
+    childless: Option<String>,
 }
 
 fn read_file(what: &str, path: &str) -> Result<Vec<u8>, SessionError> {
@@ -441,6 +444,20 @@ pub enum Profile {
     },
 }
 
+/// Childless IKE SA initiation (RFC 6023, DECISIONS I25), in strongSwan's terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Childless {
+    /// The responder accepts a childless IKE SA when the initiator asks (it announces
+    /// CHILDLESS_IKEV2_SUPPORTED); the initiator creates the child SA in IKE_AUTH.
+    #[default]
+    Allow,
+    /// The initiator creates the IKE SA alone (and fails if the responder does not announce
+    /// support); the responder accepts only initiators that announce it.
+    Force,
+    /// Neither: the responder does not announce support and needs the child SA in IKE_AUTH.
+    Never,
+}
+
 fn default_ts() -> Vec<String> {
     vec!["::/0".into()]
 }
@@ -513,6 +530,8 @@ pub struct Ikev2Config {
     pub dpd: Option<Duration>,
     /// Child SA rekeys carry a KE of the IKE SA's group (perfect forward secrecy).
     pub pfs: bool,
+    /// Childless IKE SA initiation (RFC 6023).
+    pub childless: Childless,
     /// Public-key credentials (`auth = "pubkey"`); when set they are used instead of the PSK.
     pub pubkey: Option<Arc<PublicKeyAuth>>,
     /// The wall-clock time at which the peer's certificates are checked; `None` (the default,
@@ -545,6 +564,7 @@ impl std::fmt::Debug for Ikev2Config {
             .field("rekey_ike_after", &self.rekey_ike_after)
             .field("dpd", &self.dpd)
             .field("pfs", &self.pfs)
+            .field("childless", &self.childless)
             .field("profile", &self.profile)
             .field("pubkey", &self.pubkey)
             .field("validation_time", &self.validation_time)
@@ -577,8 +597,14 @@ impl Ikev2Config {
         if psk.as_ref().is_some_and(|p| p.is_empty()) {
             return Err(bad("the PSK is empty".into()));
         }
-        if raw.ike_proposals.is_empty() || raw.child_proposals.is_empty() {
-            return Err(bad("at least one IKE and one child proposal".into()));
+        if raw.ike_proposals.is_empty() {
+            return Err(bad("at least one IKE proposal".into()));
+        }
+        // No child proposals: an IKE SA alone, which only a childless initiation makes.
+        if raw.child_proposals.is_empty() && raw.childless.as_deref() != Some("force") {
+            return Err(bad(
+                "at least one child proposal (none only with childless = \"force\")".into(),
+            ));
         }
         if !(16..=256).contains(&raw.nonce_len) {
             return Err(bad("nonce_len must be 16..=256".into()));
@@ -628,6 +654,16 @@ impl Ikev2Config {
                 .then(|| Duration::from_secs(raw.rekey_ike_after_secs)),
             dpd: (raw.dpd_secs > 0).then(|| Duration::from_secs(raw.dpd_secs)),
             pfs: raw.pfs,
+            childless: match raw.childless.as_deref().unwrap_or("allow") {
+                "allow" => Childless::Allow,
+                "force" => Childless::Force,
+                "never" => Childless::Never,
+                s => {
+                    return Err(bad(format!(
+                        "unknown childless {s:?} (allow, force or never)"
+                    )));
+                }
+            },
             psk: psk.map(Arc::new),
             ike_proposals,
             child_proposals: raw

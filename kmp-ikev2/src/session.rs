@@ -30,7 +30,8 @@ use kmp_api::{ExtendedAddress, Instant, KmpId};
 
 use crate::auth::{self, PeerInit, SignedData};
 use crate::config::{
-    ChildProposal, IdentityConfig, IkeProposal, Ikev2Config, Profile, ROUTING_PROTOCOL_NOTIFY,
+    ChildProposal, Childless, IdentityConfig, IkeProposal, Ikev2Config, Profile,
+    ROUTING_PROTOCOL_NOTIFY,
 };
 use crate::crypto::{
     DhGroup, DhPrivate, EncrAlg, IkeSaKeys, IntegAlg, PrfAlg, SkCipher, child_keymat,
@@ -405,6 +406,9 @@ impl IkeSa {
     }
 }
 
+/// A child SA's SPIs: the initiator's (of the exchange that made it), then the responder's.
+type ChildSpis = ([u8; 4], [u8; 4]);
+
 /// A request we sent and may retransmit.
 struct Outstanding {
     message_id: u32,
@@ -425,7 +429,8 @@ enum State {
     /// Initiator: IKE_AUTH request sent.
     AuthSent {
         sa: Box<IkeSa>,
-        child_spi: [u8; 4],
+        /// Our inbound SPI of the child SA offered; `None`: a childless IKE_AUTH (RFC 6023).
+        child_spi: Option<[u8; 4]>,
         /// The responder's IKE_SA_INIT response (signed by its AUTH).
         init_response: Vec<u8>,
     },
@@ -438,11 +443,15 @@ enum State {
         response: Vec<u8>,
         /// The initiator's IKE_SA_INIT request (signed by its AUTH).
         request: Vec<u8>,
+        /// We announced CHILDLESS_IKEV2_SUPPORTED (RFC 6023): IKE_AUTH may come without a
+        /// child SA.
+        childless: bool,
     },
-    /// Both sides: the IKE SA and its child SA exist.
+    /// Both sides: the IKE SA and its child SA exist (no child SA: a childless IKE SA, RFC
+    /// 6023, until a CREATE_CHILD_SA makes one).
     Established {
         sa: Box<IkeSa>,
-        child: ChildSa,
+        child: Option<ChildSa>,
         /// The SPIs (ours, theirs) of the child SA the peer's last rekey replaced, until the
         /// peer deletes it.
         old_child: Option<([u8; 4], [u8; 4])>,
@@ -752,6 +761,9 @@ impl Ikev2Session {
         if self.cfg.pubkey.is_some() {
             payloads.push(auth::signature_hash_notify());
         }
+        if self.cfg.childless == Childless::Force {
+            payloads.push(notify_payload(notify::CHILDLESS_IKEV2_SUPPORTED, vec![]));
+        }
         let msg = Message {
             header: self.header(spi_i, [0; 8], ExchangeType::IkeSaInit, false, 0),
             payloads,
@@ -847,6 +859,12 @@ impl Ikev2Session {
                 "IKE_SA_INIT response lacks SA, KE or Nr".into(),
             ));
         };
+        let childless = self.cfg.childless == Childless::Force;
+        if childless && find_notify(&msg.payloads, notify::CHILDLESS_IKEV2_SUPPORTED).is_none() {
+            tracing::warn!(peer = %self.peer, "childless = force, but the responder does not support childless IKE SAs (RFC 6023)");
+            self.fail(FailureReason::NegotiationFailed);
+            return Ok(());
+        }
         if !(16..=256).contains(&nr.len()) {
             return Err(SessionError::Malformed("Nr length".into()));
         }
@@ -885,33 +903,38 @@ impl Ikev2Session {
             nr.clone(),
             g_ir.expose(),
         )?;
-        // IKE_AUTH request: SK{IDi, AUTH, SA, TSi, TSr}.
+        // IKE_AUTH request: SK{IDi, AUTH, SA, TSi, TSr}; childless: SK{IDi, AUTH}.
         let id = self.our_id();
         let auth = self.auth_payloads(&sa, true, &request, &id)?;
-        let child_spi: [u8; 4] = self.random()?;
-        let child_proposals = self
-            .cfg
-            .child_proposals
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                child_proposal_payload(u8::try_from(i + 1).unwrap_or(u8::MAX), p, child_spi)
-            })
-            .collect();
         // IDi, [CERT+], [CERTREQ], AUTH (RFC 7296 §1.2).
         let mut inner = vec![Payload::IdI(id)];
         let (cert_auth, auth_p) = auth.split_at(auth.len().saturating_sub(1));
         inner.extend_from_slice(cert_auth);
         inner.extend(auth::certreq(self.cfg.pubkey.as_deref()));
         inner.extend_from_slice(auth_p);
-        inner.push(Payload::Sa(SaPayload {
-            proposals: child_proposals,
-        }));
-        self.add_selectors(
-            &mut inner,
-            self.cfg.local_ts.clone(),
-            self.cfg.remote_ts.clone(),
-        );
+        let child_spi = if childless {
+            None
+        } else {
+            let child_spi: [u8; 4] = self.random()?;
+            let child_proposals = self
+                .cfg
+                .child_proposals
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    child_proposal_payload(u8::try_from(i + 1).unwrap_or(u8::MAX), p, child_spi)
+                })
+                .collect();
+            inner.push(Payload::Sa(SaPayload {
+                proposals: child_proposals,
+            }));
+            self.add_selectors(
+                &mut inner,
+                self.cfg.local_ts.clone(),
+                self.cfg.remote_ts.clone(),
+            );
+            Some(child_spi)
+        };
         let out = self.seal(&sa, ExchangeType::IkeAuth, false, 1, &inner)?;
         self.state = State::AuthSent {
             sa: Box::new(sa),
@@ -974,32 +997,45 @@ impl Ikev2Session {
             self.fail(FailureReason::AuthenticationFailed);
             return Ok(());
         }
-        if !self.routing_protocol_agrees(&inner) {
+        if child_spi.is_some() && !self.routing_protocol_agrees(&inner) {
             self.fail(FailureReason::NegotiationFailed);
             return Ok(());
         }
-        if self.cfg.profile == Profile::Ikev2 && has_ts != (true, true) {
-            self.fail(FailureReason::ProtocolViolation(
-                "IKE_AUTH response with a child SA lacks TSi or TSr".into(),
-            ));
-            return Ok(());
-        }
-        let chosen = sa_p.and_then(|s| match s.proposals.as_slice() {
-            [one] => read_child_proposal(one),
-            _ => None,
-        });
-        let Some((child, spi_r)) = chosen.filter(|(c, _)| self.cfg.child_proposals.contains(c))
-        else {
-            self.fail(FailureReason::NegotiationFailed);
-            return Ok(());
+        let child = match *child_spi {
+            // Childless (RFC 6023): a child SA in the answer is one we did not ask for.
+            None if sa_p.is_some() => {
+                self.fail(FailureReason::ProtocolViolation(
+                    "childless IKE_AUTH answered with a child SA".into(),
+                ));
+                return Ok(());
+            }
+            None => None,
+            Some(child_spi) => {
+                if self.cfg.profile == Profile::Ikev2 && has_ts != (true, true) {
+                    self.fail(FailureReason::ProtocolViolation(
+                        "IKE_AUTH response with a child SA lacks TSi or TSr".into(),
+                    ));
+                    return Ok(());
+                }
+                let chosen = sa_p.and_then(|s| match s.proposals.as_slice() {
+                    [one] => read_child_proposal(one),
+                    _ => None,
+                });
+                let Some((child, spi_r)) =
+                    chosen.filter(|(c, _)| self.cfg.child_proposals.contains(c))
+                else {
+                    self.fail(FailureReason::NegotiationFailed);
+                    return Ok(());
+                };
+                Some((child, (child_spi, spi_r)))
+            }
         };
-        let child_spi = *child_spi;
         let State::AuthSent { sa, .. } = std::mem::replace(&mut self.state, State::Closed) else {
             return Err(internal("state"));
         };
         self.outstanding = None;
         // The child SA's keys do not depend on the request IDs; the next request is ours.
-        self.establish(now, sa, child, (child_spi, spi_r))
+        self.establish(now, sa, child)
     }
 
     // ----- responder -----
@@ -1052,6 +1088,20 @@ impl Ikev2Session {
             self.actions.push_back(Action::Send(reply.emit()));
             return Ok(());
         }
+        // Childless IKE SAs (RFC 6023, DECISIONS I25): announced when asked unless `never`;
+        // with `force` an initiator that does not ask is refused.
+        let asked = find_notify(&msg.payloads, notify::CHILDLESS_IKEV2_SUPPORTED).is_some();
+        if self.cfg.childless == Childless::Force && !asked {
+            tracing::warn!(peer = %self.peer, "childless = force: the initiator does not support childless IKE SAs");
+            let reply = Message {
+                header: self.header(spi_i, [0; 8], ExchangeType::IkeSaInit, true, 0),
+                payloads: vec![notify_payload(notify::NO_PROPOSAL_CHOSEN, vec![])],
+            };
+            self.send_response(0, reply.emit());
+            self.fail(FailureReason::NegotiationFailed);
+            return Ok(());
+        }
+        let childless = asked && self.cfg.childless != Childless::Never;
         let dh = chosen.dh.generate(&self.rng)?;
         let g_ir = match dh.shared(&ke.data) {
             Ok(s) => s,
@@ -1092,6 +1142,9 @@ impl Ikev2Session {
             }
             payloads.extend(auth::certreq(self.cfg.pubkey.as_deref()));
         }
+        if childless {
+            payloads.push(notify_payload(notify::CHILDLESS_IKEV2_SUPPORTED, vec![]));
+        }
         let reply = Message {
             header: self.header(spi_i, spi_r, ExchangeType::IkeSaInit, true, 0),
             payloads,
@@ -1102,6 +1155,7 @@ impl Ikev2Session {
             sa: Box::new(sa),
             response: response.clone(),
             request: raw.to_vec(),
+            childless,
         };
         self.expected_request_id = 1;
         self.send_response(0, response);
@@ -1162,65 +1216,72 @@ impl Ikev2Session {
             self.fail(FailureReason::AuthenticationFailed);
             return Ok(());
         }
-        let chosen = sa_p.and_then(|s| {
-            s.proposals.iter().find_map(|p| {
-                read_child_proposal(p)
-                    .filter(|(c, _)| self.cfg.child_proposals.contains(c))
-                    .map(|(c, spi)| (p.number, c, spi))
-            })
-        });
-        let Some((number, child, spi_i)) = chosen else {
-            let reply = self.seal(
-                sa,
-                ExchangeType::IkeAuth,
-                true,
-                1,
-                &[notify_payload(notify::NO_PROPOSAL_CHOSEN, vec![])],
-            )?;
-            self.send_response(1, reply);
-            self.fail(FailureReason::NegotiationFailed);
-            return Ok(());
+        let State::InitAnswered { childless, .. } = &self.state else {
+            return Err(internal("state"));
         };
-        if !self.routing_protocol_agrees(&inner) {
-            tracing::warn!(peer = %self.peer, "RKMP_SA_AUTH for another routing protocol");
-            let reply = self.seal(
-                sa,
-                ExchangeType::IkeAuth,
-                true,
-                1,
-                &[notify_payload(notify::NO_PROPOSAL_CHOSEN, vec![])],
-            )?;
-            self.send_response(1, reply);
-            self.fail(FailureReason::NegotiationFailed);
-            return Ok(());
-        }
-        let narrowed = self.narrowed_selectors(tsi, tsr);
-        if narrowed.0.is_empty() || narrowed.1.is_empty() {
-            tracing::warn!(peer = %self.peer, "IKE_AUTH: no common traffic selectors");
-            let reply = self.seal(
-                sa,
-                ExchangeType::IkeAuth,
-                true,
-                1,
-                &[notify_payload(notify::TS_UNACCEPTABLE, vec![])],
-            )?;
-            self.send_response(1, reply);
-            self.fail(FailureReason::NegotiationFailed);
-            return Ok(());
-        }
+        // A childless IKE_AUTH (RFC 6023): no SA, TSi or TSr, after we announced support.
+        let childless = *childless && sa_p.is_none() && tsi.is_none() && tsr.is_none();
+        let offer = if childless {
+            None
+        } else {
+            let chosen = sa_p.and_then(|s| {
+                s.proposals.iter().find_map(|p| {
+                    read_child_proposal(p)
+                        .filter(|(c, _)| self.cfg.child_proposals.contains(c))
+                        .map(|(c, spi)| (p.number, c, spi))
+                })
+            });
+            let refusal = if chosen.is_none() {
+                Some(notify::NO_PROPOSAL_CHOSEN)
+            } else if !self.routing_protocol_agrees(&inner) {
+                tracing::warn!(peer = %self.peer, "RKMP_SA_AUTH for another routing protocol");
+                Some(notify::NO_PROPOSAL_CHOSEN)
+            } else {
+                None
+            };
+            let narrowed = self.narrowed_selectors(tsi, tsr);
+            let refusal = refusal.or_else(|| {
+                (narrowed.0.is_empty() || narrowed.1.is_empty()).then(|| {
+                    tracing::warn!(peer = %self.peer, "IKE_AUTH: no common traffic selectors");
+                    notify::TS_UNACCEPTABLE
+                })
+            });
+            match (chosen, refusal) {
+                (Some(chosen), None) => Some((chosen, narrowed)),
+                (_, code) => {
+                    let code = code.unwrap_or(notify::NO_PROPOSAL_CHOSEN);
+                    let reply = self.seal(
+                        sa,
+                        ExchangeType::IkeAuth,
+                        true,
+                        1,
+                        &[notify_payload(code, vec![])],
+                    )?;
+                    self.send_response(1, reply);
+                    self.fail(FailureReason::NegotiationFailed);
+                    return Ok(());
+                }
+            }
+        };
         let State::InitAnswered { response, .. } = &self.state else {
             return Err(internal("state"));
         };
         let id = self.our_id();
         let our_auth = self.auth_payloads(sa, false, response, &id)?;
-        let spi_r: [u8; 4] = self.random()?;
-        let mut p = child_proposal_payload(number, &child, spi_r);
-        p.number = number;
-        // IDr, [CERT+], AUTH.
+        // IDr, [CERT+], AUTH, then the child SA's SA, TSi, TSr (none when childless).
         let mut inner = vec![Payload::IdR(id)];
         inner.extend(our_auth);
-        inner.push(Payload::Sa(SaPayload { proposals: vec![p] }));
-        self.add_selectors(&mut inner, narrowed.0, narrowed.1);
+        let child = match offer {
+            None => None,
+            Some(((number, child, spi_i), narrowed)) => {
+                let spi_r: [u8; 4] = self.random()?;
+                let mut p = child_proposal_payload(number, &child, spi_r);
+                p.number = number;
+                inner.push(Payload::Sa(SaPayload { proposals: vec![p] }));
+                self.add_selectors(&mut inner, narrowed.0, narrowed.1);
+                Some((child, (spi_i, spi_r)))
+            }
+        };
         let reply = self.seal(sa, ExchangeType::IkeAuth, true, 1, &inner)?;
         self.send_response(1, reply);
         self.expected_request_id = 2;
@@ -1228,7 +1289,7 @@ impl Ikev2Session {
         else {
             return Err(internal("state"));
         };
-        self.establish(now, sa, child, (spi_i, spi_r))
+        self.establish(now, sa, child)
     }
 
     // ----- both -----
@@ -1280,72 +1341,106 @@ impl Ikev2Session {
         }
     }
 
-    /// Derives the child SA's keys, hands them to the PIB and reports success.
+    /// Derives the child SA's keys, hands them to the PIB and reports success. `child`: the
+    /// proposal and SPIs (initiator's, responder's); `None` for a childless IKE SA (RFC 6023),
+    /// which installs no link keys (under RKMP: only the RKMP SA's record).
     fn establish(
         &mut self,
         now: Instant,
         sa: Box<IkeSa>,
-        child: ChildProposal,
-        child_spis: ([u8; 4], [u8; 4]),
+        child: Option<(ChildProposal, ChildSpis)>,
     ) -> Result<(), SessionError> {
-        let (link_keys, record) = self.child_records(
-            &sa,
-            &child,
-            self.role == Role::Initiator,
-            &sa.ni,
-            &sa.nr,
-            None,
-            child_spis,
-        )?;
-        let session_id = session_id_of(&sa);
+        let mut link_keys = Vec::new();
         let mut upper_layer_sas = Vec::new();
         if matches!(self.cfg.profile, Profile::Rkmp { .. }) {
             // RKMP (DECISIONS K3): the RKMP SA keeps SK_d (for later child SAs); the child SA
             // becomes a routing-protocol SA under it, with each direction's whole key material.
             upper_layer_sas.push(rkmp_sa_record(&sa, self.cfg.key_lifetime));
         }
-        upper_layer_sas.push(record.clone());
-        let install = KeyInstall {
-            owner: self.cfg.kmp_id(),
-            peer: self.peer,
-            link_keys,
-            upper_layer_sas,
+        let child = match child {
+            None => None,
+            Some((proposal, spis)) => {
+                let (keys, record) = self.child_records(
+                    &sa,
+                    &proposal,
+                    self.role == Role::Initiator,
+                    &sa.ni,
+                    &sa.nr,
+                    None,
+                    spis,
+                )?;
+                link_keys = keys;
+                upper_layer_sas.push(record.clone());
+                let (ours, theirs) = if self.role == Role::Initiator {
+                    spis
+                } else {
+                    (spis.1, spis.0)
+                };
+                Some(ChildSa {
+                    ours,
+                    theirs,
+                    record,
+                    since: now,
+                })
+            }
         };
-        self.actions.push_back(Action::InstallKeys(install));
-        self.actions
-            .push_back(Action::Finished(Outcome::Success(EstablishedSa {
+        if !link_keys.is_empty() || !upper_layer_sas.is_empty() {
+            self.actions.push_back(Action::InstallKeys(KeyInstall {
+                owner: self.cfg.kmp_id(),
                 peer: self.peer,
-                session_id,
-                lifetime: self.cfg.key_lifetime,
-                keys_installed: 2,
-            })));
-        self.finished = true;
-        tracing::info!(peer = %self.peer, role = ?self.role, "IKE SA and child SA established");
-        let ours = if self.role == Role::Initiator {
-            child_spis.0
-        } else {
-            child_spis.1
-        };
-        let theirs = if ours == child_spis.0 {
-            child_spis.1
-        } else {
-            child_spis.0
-        };
+                link_keys,
+                upper_layer_sas,
+            }));
+        }
+        // A childless initiator with child proposals makes its child SA next (RFC 6023 §4);
+        // the join succeeds once that is done, since the child SA's keys are what it is for.
+        let first_child_follows =
+            child.is_none() && self.role == Role::Initiator && !self.cfg.child_proposals.is_empty();
+        tracing::info!(peer = %self.peer, role = ?self.role, child = child.is_some(), "IKE SA established");
         self.state = State::Established {
             sa,
-            child: ChildSa {
-                ours,
-                theirs,
-                record,
-                since: now,
-            },
+            child,
             old_child: None,
             next_ike: None,
             ike_since: now,
         };
         self.last_heard = now;
         self.deadline = None;
-        Ok(())
+        if first_child_follows {
+            self.start_child(now)
+        } else {
+            self.report_success();
+            Ok(())
+        }
+    }
+
+    /// KMP-FINISHED with success, counting what the established SAs handed to the PIB.
+    fn report_success(&mut self) {
+        let State::Established { sa, child, .. } = &self.state else {
+            return;
+        };
+        let keys_installed = match (&self.cfg.profile, child) {
+            // Two link keys and the child SA's record.
+            (Profile::Ikev2, Some(_)) => 3,
+            (Profile::Ikev2, None) => 0,
+            // The RKMP SA's record and the routing SA's.
+            (Profile::Rkmp { .. }, c) => 1 + usize::from(c.is_some()),
+        };
+        self.actions
+            .push_back(Action::Finished(Outcome::Success(EstablishedSa {
+                peer: self.peer,
+                session_id: session_id_of(sa),
+                lifetime: self.cfg.key_lifetime,
+                keys_installed,
+            })));
+        self.finished = true;
+    }
+
+    /// Gives up an IKE SA before the join succeeded: deletes it at the peer (best effort),
+    /// removes what was installed and reports the failure.
+    fn abandon(&mut self, now: Instant, reason: FailureReason) {
+        self.delete(now);
+        self.fail(reason);
     }
 }
 
@@ -1381,7 +1476,7 @@ impl Ikev2Session {
                 .iter()
                 .any(|d| d.protocol == PROTO_ESP && d.spis.iter().any(|s| s.as_slice() == spi))
         };
-        let child_deleted = names(child.theirs);
+        let child_deleted = child.as_ref().is_some_and(|c| names(c.theirs));
         // The delete of the child SA the peer's rekey replaced (RFC 7296 §2.8): answered, and
         // nothing else happens (its record went when the new one came).
         let old_deleted = old_child.filter(|(_, theirs)| names(*theirs));
@@ -1395,12 +1490,12 @@ impl Ikev2Session {
                 spis: vec![mine.to_vec()],
             }));
         }
-        if child_deleted && !ike_deleted {
+        if let Some(c) = child.as_ref().filter(|_| child_deleted && !ike_deleted) {
             // RFC 7296 §1.4.1: answer a child SA delete with the delete of our inbound SA.
             reply_inner.push(Payload::Delete(wire::DeletePayload {
                 protocol: PROTO_ESP,
                 spi_size: 4,
-                spis: vec![child.ours.to_vec()],
+                spis: vec![c.ours.to_vec()],
             }));
         }
         let reply = self.seal(
@@ -1465,7 +1560,15 @@ impl Ikev2Session {
                     self.on_informational_response(now, pdu)
                 }
                 (State::Established { .. }, ExchangeType::CreateChildSa) => {
-                    self.on_create_child_response(now, pdu)
+                    let r = self.on_create_child_response(now, pdu);
+                    if let Err(e) = &r
+                        && !self.finished
+                        && self.outstanding.is_none()
+                    {
+                        // A bad answer to our first child SA: nothing will come after it.
+                        self.abandon(now, FailureReason::ProtocolViolation(e.to_string()));
+                    }
+                    r
                 }
                 _ => Err(SessionError::UnexpectedMessage {
                     expected: "a response to our request",
@@ -1863,8 +1966,8 @@ struct ChildSa {
 enum Pending {
     /// A liveness check, or anything else whose answer only reopens the window.
     Informational,
-    /// CREATE_CHILD_SA rekeying the child SA.
-    ChildRekey {
+    /// CREATE_CHILD_SA rekeying the child SA, or making the first one of a childless IKE SA.
+    Child {
         ni: Vec<u8>,
         dh: Option<DhPrivate>,
         spi: [u8; 4],
@@ -2058,8 +2161,10 @@ impl Ikev2Session {
         ))
     }
 
-    /// Starts a child SA rekey (RFC 7296 §1.3.3); a no-op unless established and idle.
-    fn start_child_rekey(&mut self, now: Instant) -> Result<(), SessionError> {
+    /// Starts a child SA rekey (RFC 7296 §1.3.3), or creates the first child SA of a
+    /// childless IKE SA (RFC 6023 §4: the same exchange without REKEY_SA); a no-op unless
+    /// established and idle.
+    fn start_child(&mut self, now: Instant) -> Result<(), SessionError> {
         let State::Established { sa, child, .. } = &self.state else {
             return Ok(());
         };
@@ -2088,16 +2193,19 @@ impl Ikev2Session {
                 )
             })
             .collect();
-        let mut inner = vec![
-            Payload::Notify(NotifyPayload {
-                protocol: PROTO_ESP,
-                spi: child.ours.to_vec(),
-                notify_type: notify::REKEY_SA,
-                data: vec![],
-            }),
-            Payload::Sa(SaPayload { proposals }),
-            Payload::Nonce(ni.clone()),
-        ];
+        let mut inner: Vec<Payload> = child
+            .iter()
+            .map(|c| {
+                Payload::Notify(NotifyPayload {
+                    protocol: PROTO_ESP,
+                    spi: c.ours.to_vec(),
+                    notify_type: notify::REKEY_SA,
+                    data: vec![],
+                })
+            })
+            .collect();
+        inner.push(Payload::Sa(SaPayload { proposals }));
+        inner.push(Payload::Nonce(ni.clone()));
         if let Some(d) = &dh {
             inner.push(Payload::Ke(KePayload {
                 group: group.transform_id(),
@@ -2111,10 +2219,14 @@ impl Ikev2Session {
         );
         let mid = self.next_request_id;
         let raw = self.seal(sa, ExchangeType::CreateChildSa, false, mid, &inner)?;
-        tracing::info!(peer = %self.peer, "rekeying the child SA");
+        if child.is_some() {
+            tracing::info!(peer = %self.peer, "rekeying the child SA");
+        } else {
+            tracing::info!(peer = %self.peer, "creating the first child SA (RFC 6023)");
+        }
         self.next_request_id = mid.wrapping_add(1);
         self.send_request(now, mid, raw);
-        self.pending = Some(Pending::ChildRekey { ni, dh, spi });
+        self.pending = Some(Pending::Child { ni, dh, spi });
         Ok(())
     }
 
@@ -2193,7 +2305,9 @@ impl Ikev2Session {
         }
         [
             self.cfg.rekey_ike_after.map(|d| *ike_since + d),
-            self.cfg.rekey_child_after.map(|d| child.since + d),
+            self.cfg
+                .rekey_child_after
+                .and_then(|d| child.as_ref().map(|c| c.since + d)),
             self.cfg.dpd.map(|d| self.last_heard + d),
         ]
         .into_iter()
@@ -2219,11 +2333,11 @@ impl Ikev2Session {
         let child_due = self
             .cfg
             .rekey_child_after
-            .is_some_and(|d| child.since + d <= now);
+            .is_some_and(|d| child.as_ref().is_some_and(|c| c.since + d <= now));
         if ike_due {
             self.start_ike_rekey(now)
         } else if child_due {
-            self.start_child_rekey(now)
+            self.start_child(now)
         } else {
             self.start_dpd(now)
         }
@@ -2250,8 +2364,12 @@ impl Ikev2Session {
         let old = std::mem::replace(sa, new);
         *ike_since = now;
         let records = rkmp.then(|| {
-            child.record.parent = Some(session_id_of(sa));
-            vec![rkmp_sa_record(sa, lifetime), child.record.clone()]
+            let mut records = vec![rkmp_sa_record(sa, lifetime)];
+            if let Some(c) = child {
+                c.record.parent = Some(session_id_of(sa));
+                records.push(c.record.clone());
+            }
+            records
         });
         self.ike_initiator = we_initiated;
         self.next_request_id = 0;
@@ -2276,7 +2394,7 @@ impl Ikev2Session {
     /// lower nonce loses). A losing request of ours is abandoned (its answer is ignored).
     fn collision_we_win(&mut self, their_nonce: &[u8]) -> bool {
         let ours = match &self.pending {
-            Some(Pending::ChildRekey { ni, .. } | Pending::IkeRekey { ni, .. }) => ni.as_slice(),
+            Some(Pending::Child { ni, .. } | Pending::IkeRekey { ni, .. }) => ni.as_slice(),
             _ => return false,
         };
         if ours > their_nonce {
@@ -2315,15 +2433,19 @@ impl Ikev2Session {
                 else {
                     return Err(internal("state"));
                 };
-                let old = std::mem::replace(child, new);
-                *old_child = Some((old.ours, old.theirs));
+                let old = child.replace(new);
                 self.actions.push_back(Action::InstallKeys(install));
-                let gone = self.removal(kmp_api::session::KeySelector::UpperLayerSa {
-                    sa_id: old.record.sa_id,
-                    revoke_children: false,
-                });
-                self.actions.push_back(gone);
-                tracing::info!(peer = %self.peer, "child SA rekeyed (peer's request)");
+                if let Some(old) = old {
+                    *old_child = Some((old.ours, old.theirs));
+                    let gone = self.removal(kmp_api::session::KeySelector::UpperLayerSa {
+                        sa_id: old.record.sa_id,
+                        revoke_children: false,
+                    });
+                    self.actions.push_back(gone);
+                    tracing::info!(peer = %self.peer, "child SA rekeyed (peer's request)");
+                } else {
+                    tracing::info!(peer = %self.peer, "child SA created on a childless IKE SA (peer's request)");
+                }
                 reply
             }
             Answer::Ike { reply, sa: new } => {
@@ -2369,17 +2491,18 @@ impl Ikev2Session {
         }
         let rekey = find_notify(inner, notify::REKEY_SA);
         let is_ike = sa_p.proposals.iter().any(|p| p.protocol == PROTO_IKE);
-        if !is_ike && rekey.is_none() {
-            // One child SA per IKE SA over 802.15.9 (DECISIONS I11).
-            return Ok(Answer::Refuse(notify::NO_ADDITIONAL_SAS, vec![]));
-        }
         let State::Established { child, .. } = &self.state else {
             return Err(internal("state"));
         };
-        if !is_ike
-            && rekey.is_none_or(|n| n.protocol != PROTO_ESP || n.spi.as_slice() != child.theirs)
-        {
-            return Ok(Answer::Refuse(notify::CHILD_SA_NOT_FOUND, vec![]));
+        if !is_ike {
+            match (rekey, child) {
+                // The first child SA of a childless IKE SA (RFC 6023).
+                (None, None) => {}
+                // One child SA per IKE SA over 802.15.9 (DECISIONS I11).
+                (None, Some(_)) => return Ok(Answer::Refuse(notify::NO_ADDITIONAL_SAS, vec![])),
+                (Some(n), Some(c)) if n.protocol == PROTO_ESP && n.spi.as_slice() == c.theirs => {}
+                (Some(_), _) => return Ok(Answer::Refuse(notify::CHILD_SA_NOT_FOUND, vec![])),
+            }
         }
         if self.collision_we_win(ni) {
             return Ok(Answer::Refuse(notify::TEMPORARY_FAILURE, vec![]));
@@ -2519,13 +2642,19 @@ impl Ikev2Session {
             // TEMPORARY_FAILURE (a collision the peer won, or it is busy), or a refusal: the
             // SAs stay as they are; try again after another period.
             tracing::info!(peer = %self.peer, code, "our CREATE_CHILD_SA was refused");
+            if !self.finished {
+                // The first child SA of our childless IKE SA: the join fails as a whole.
+                self.abandon(now, FailureReason::NegotiationFailed);
+                return Ok(());
+            }
             if let State::Established {
                 child, ike_since, ..
             } = &mut self.state
             {
-                match pending {
-                    Some(Pending::IkeRekey { .. }) => *ike_since = now,
-                    _ => child.since = now,
+                match (pending, child) {
+                    (Some(Pending::IkeRekey { .. }), _) => *ike_since = now,
+                    (_, Some(c)) => c.since = now,
+                    (_, None) => {}
                 }
             }
             return Ok(());
@@ -2547,7 +2676,7 @@ impl Ikev2Session {
             ));
         };
         match pending {
-            Some(Pending::ChildRekey { ni, dh, spi }) => {
+            Some(Pending::Child { ni, dh, spi }) => {
                 let Some((chosen, spi_r, _)) =
                     read_child_offer(one).filter(|(c, _, _)| self.cfg.child_proposals.contains(c))
                 else {
@@ -2586,7 +2715,18 @@ impl Ikev2Session {
                 let State::Established { child, .. } = &mut self.state else {
                     return Err(internal("state"));
                 };
-                let old = std::mem::replace(child, new);
+                let Some(old) = child.replace(new) else {
+                    // The first child SA of our childless IKE SA: the exchange is complete.
+                    self.actions.push_back(Action::InstallKeys(KeyInstall {
+                        owner: self.cfg.kmp_id(),
+                        peer: self.peer,
+                        link_keys,
+                        upper_layer_sas: vec![record],
+                    }));
+                    self.report_success();
+                    tracing::info!(peer = %self.peer, "first child SA created");
+                    return Ok(());
+                };
                 // RFC 7296 §2.8: the old child SA is deleted once the new one is in place.
                 let del = [Payload::Delete(wire::DeletePayload {
                     protocol: PROTO_ESP,
@@ -2735,10 +2875,13 @@ mod rekey_tests {
     #[test]
     fn a_rekey_of_an_unknown_child_sa_is_child_sa_not_found() {
         let (mut i, mut r) = established();
-        if let State::Established { child, .. } = &mut i.state {
+        if let State::Established {
+            child: Some(child), ..
+        } = &mut i.state
+        {
             child.ours = [9, 9, 9, 9];
         }
-        i.start_child_rekey(Instant::ZERO).unwrap();
+        i.start_child(Instant::ZERO).unwrap();
         let (req, _) = drain(&mut i);
         r.handle_datagram(Instant::ZERO, &req[0]).unwrap();
         let (reply, installs) = drain(&mut r);

@@ -881,3 +881,116 @@ fn simultaneous_child_rekeys_end_in_exactly_one() {
         );
     }
 }
+
+/// Whether an unencrypted message (IKE_SA_INIT) carries the notify.
+fn has_notify(raw: &[u8], t: u16) -> bool {
+    let msg = kmp_ikev2::wire::Message::parse(raw).unwrap();
+    msg.payloads
+        .iter()
+        .any(|p| matches!(p, kmp_ikev2::wire::Payload::Notify(n) if n.notify_type == t))
+}
+
+const CHILDLESS_IKEV2_SUPPORTED: u16 = 16418;
+
+fn outcome_keys(side: &Side) -> usize {
+    match side.outcomes.as_slice() {
+        [Outcome::Success(sa)] => sa.keys_installed,
+        o => panic!("not one success: {o:?}"),
+    }
+}
+
+#[test]
+fn childless_force_without_child_proposals_makes_an_ike_sa_only() {
+    let ic = format!("{PSK}childless = \"force\"\nchild_proposals = []\n");
+    let mut p = Pair::new(&ic, PSK);
+    p.run();
+    assert_eq!(outcome_keys(&p.is), 0);
+    assert_eq!(outcome_keys(&p.rs), 0);
+    assert!(p.is.installs.is_empty() && p.rs.installs.is_empty());
+    // RFC 6023: announced in both IKE_SA_INIT messages; IKE_SA_INIT and IKE_AUTH only.
+    assert!(has_notify(&p.is.sent[0], CHILDLESS_IKEV2_SUPPORTED));
+    assert!(has_notify(&p.rs.sent[0], CHILDLESS_IKEV2_SUPPORTED));
+    assert_eq!((p.is.sent.len(), p.rs.sent.len()), (2, 2));
+    // The IKE_AUTH request is the shorter by the SA and TS payloads a child would add.
+    let mut q = Pair::new(PSK, PSK);
+    q.run();
+    assert!(p.is.sent[1].len() + 60 < q.is.sent[1].len());
+    // Without `force` the initiator does not announce it, and the responder does not either.
+    assert!(!has_notify(&q.is.sent[0], CHILDLESS_IKEV2_SUPPORTED));
+    assert!(!has_notify(&q.rs.sent[0], CHILDLESS_IKEV2_SUPPORTED));
+    // The IKE SA works: a delete is answered and closes both sides.
+    p.i.delete(p.now);
+    let mut w = vec![];
+    drain(p.i.as_mut(), &mut p.is, &mut w);
+    assert_eq!(p.deliver_to_r(&w[0]).len(), 1);
+    assert!(p.r.as_ref().unwrap().is_closed() && p.i.is_closed());
+}
+
+#[test]
+fn childless_force_makes_the_child_sa_with_create_child_sa_and_only_then_succeeds() {
+    for pfs in [false, true] {
+        let ic = format!("{PSK}childless = \"force\"\npfs = {pfs}\n");
+        let mut p = Pair::new(&ic, PSK);
+        p.run();
+        assert_eq!(outcome_keys(&p.is), 3, "pfs {pfs}");
+        // The responder's join ended with the IKE SA; the child came after.
+        assert_eq!(outcome_keys(&p.rs), 0);
+        assert_eq!(p.is.sent.len(), 3);
+        assert_eq!(exchange(&p.is.sent[2]), CREATE_CHILD_SA);
+        assert_eq!(message_id(&p.is.sent[2]), 2);
+        assert_eq!((p.is.installs.len(), p.rs.installs.len()), (1, 1));
+        let (ik, rk) = (&p.is.installs[0], &p.rs.installs[0]);
+        assert_eq!(
+            link_key(ik, KeyDirection::Transmit),
+            link_key(rk, KeyDirection::Receive)
+        );
+        assert_eq!(
+            link_key(ik, KeyDirection::Receive),
+            link_key(rk, KeyDirection::Transmit)
+        );
+        assert_eq!(ik.upper_layer_sas[0].sa_id, rk.upper_layer_sas[0].sa_id);
+        assert!(p.is.removals == 0 && p.rs.removals == 0);
+    }
+}
+
+#[test]
+fn childless_force_fails_against_a_responder_that_never_allows_it() {
+    let ic = format!("{PSK}childless = \"force\"\n");
+    let mut p = Pair::new(&ic, &format!("{PSK}childless = \"never\"\n"));
+    p.run();
+    assert_eq!(failure(&p.is), Some(FailureReason::NegotiationFailed));
+    assert!(!has_notify(&p.rs.sent[0], CHILDLESS_IKEV2_SUPPORTED));
+    assert!(p.is.installs.is_empty() && p.rs.installs.is_empty());
+    assert_eq!(p.is.sent.len(), 1, "no IKE_AUTH");
+}
+
+#[test]
+fn a_forcing_responder_refuses_an_initiator_that_wants_a_child() {
+    let mut p = Pair::new(PSK, &format!("{PSK}childless = \"force\"\n"));
+    p.run();
+    assert_eq!(failure(&p.is), Some(FailureReason::NegotiationFailed));
+    assert_eq!(failure(&p.rs), Some(FailureReason::NegotiationFailed));
+    assert!(p.is.installs.is_empty() && p.rs.installs.is_empty());
+}
+
+#[test]
+fn a_refused_first_child_sa_fails_the_join_and_deletes_the_ike_sa() {
+    let ic = format!("{PSK}childless = \"force\"\nchild_proposals = [\"aes128gcm16\"]\n");
+    let mut p = Pair::new(&ic, &format!("{PSK}child_proposals = [\"aes128ccm8\"]\n"));
+    p.run();
+    assert_eq!(failure(&p.is), Some(FailureReason::NegotiationFailed));
+    assert!(p.is.installs.is_empty() && p.rs.installs.is_empty());
+    // INIT, AUTH, CREATE_CHILD_SA, then the delete of the IKE SA, which the responder honours.
+    assert_eq!(p.is.sent.len(), 4);
+    assert_eq!(exchange(&p.is.sent[3]), INFORMATIONAL);
+    assert!(p.r.as_ref().unwrap().is_closed());
+    assert!(p.i.is_closed());
+}
+
+#[test]
+fn child_proposals_may_be_empty_only_with_childless_force() {
+    let err = Ikev2Config::from_toml(&format!("{PSK}child_proposals = []\n")).unwrap_err();
+    assert!(err.to_string().contains("childless"), "{err}");
+    let err = Ikev2Config::from_toml(&format!("{PSK}childless = \"sometimes\"\n")).unwrap_err();
+    assert!(err.to_string().contains("sometimes"), "{err}");
+}

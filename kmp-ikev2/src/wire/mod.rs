@@ -185,6 +185,8 @@ pub mod notify {
     pub const ESP_TFC_PADDING_NOT_SUPPORTED: u16 = 16394;
     /// Status: fragmentation applies to non-first fragments too.
     pub const NON_FIRST_FRAGMENTS_ALSO: u16 = 16395;
+    /// Status: childless IKE SA initiation supported (RFC 6023).
+    pub const CHILDLESS_IKEV2_SUPPORTED: u16 = 16418;
     /// Status: IKE fragmentation supported (RFC 7383).
     pub const IKEV2_FRAGMENTATION_SUPPORTED: u16 = 16430;
     /// Status: hash algorithms for RFC 7427 signatures (data: list of 2-octet IDs).
