@@ -447,12 +447,13 @@ pub enum Profile {
 /// Childless IKE SA initiation (RFC 6023, DECISIONS I25), in strongSwan's terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Childless {
-    /// The responder accepts a childless IKE SA when the initiator asks (it announces
-    /// CHILDLESS_IKEV2_SUPPORTED); the initiator creates the child SA in IKE_AUTH.
+    /// The responder announces CHILDLESS_IKEV2_SUPPORTED and accepts an IKE_AUTH without a
+    /// child SA; the initiator creates the child SA in IKE_AUTH.
     #[default]
     Allow,
     /// The initiator creates the IKE SA alone (and fails if the responder does not announce
-    /// support); the responder accepts only initiators that announce it.
+    /// support), then its child SA with CREATE_CHILD_SA; the responder refuses an IKE_AUTH
+    /// that carries a child SA.
     Force,
     /// Neither: the responder does not announce support and needs the child SA in IKE_AUTH.
     Never,

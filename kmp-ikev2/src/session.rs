@@ -1088,20 +1088,9 @@ impl Ikev2Session {
             self.actions.push_back(Action::Send(reply.emit()));
             return Ok(());
         }
-        // Childless IKE SAs (RFC 6023, DECISIONS I25): announced when asked unless `never`;
-        // with `force` an initiator that does not ask is refused.
-        let asked = find_notify(&msg.payloads, notify::CHILDLESS_IKEV2_SUPPORTED).is_some();
-        if self.cfg.childless == Childless::Force && !asked {
-            tracing::warn!(peer = %self.peer, "childless = force: the initiator does not support childless IKE SAs");
-            let reply = Message {
-                header: self.header(spi_i, [0; 8], ExchangeType::IkeSaInit, true, 0),
-                payloads: vec![notify_payload(notify::NO_PROPOSAL_CHOSEN, vec![])],
-            };
-            self.send_response(0, reply.emit());
-            self.fail(FailureReason::NegotiationFailed);
-            return Ok(());
-        }
-        let childless = asked && self.cfg.childless != Childless::Never;
+        // Childless IKE SAs (RFC 6023, DECISIONS I25): the responder announces support (unless
+        // `never`), whether or not the initiator did; the initiator then decides.
+        let childless = self.cfg.childless != Childless::Never;
         let dh = chosen.dh.generate(&self.rng)?;
         let g_ir = match dh.shared(&ke.data) {
             Ok(s) => s,
@@ -1223,6 +1212,19 @@ impl Ikev2Session {
         let childless = *childless && sa_p.is_none() && tsi.is_none() && tsr.is_none();
         let offer = if childless {
             None
+        } else if self.cfg.childless == Childless::Force {
+            // `force`: only childless initiation is accepted (strongSwan's meaning).
+            tracing::warn!(peer = %self.peer, "childless = force: IKE_AUTH with a child SA refused");
+            let reply = self.seal(
+                sa,
+                ExchangeType::IkeAuth,
+                true,
+                1,
+                &[notify_payload(notify::NO_PROPOSAL_CHOSEN, vec![])],
+            )?;
+            self.send_response(1, reply);
+            self.fail(FailureReason::NegotiationFailed);
+            return Ok(());
         } else {
             let chosen = sa_p.and_then(|s| {
                 s.proposals.iter().find_map(|p| {

@@ -915,9 +915,10 @@ fn childless_force_without_child_proposals_makes_an_ike_sa_only() {
     let mut q = Pair::new(PSK, PSK);
     q.run();
     assert!(p.is.sent[1].len() + 60 < q.is.sent[1].len());
-    // Without `force` the initiator does not announce it, and the responder does not either.
+    // Without `force` the initiator does not announce it; the responder always does (as
+    // strongSwan: its initiator never announces, it only reads the response).
     assert!(!has_notify(&q.is.sent[0], CHILDLESS_IKEV2_SUPPORTED));
-    assert!(!has_notify(&q.rs.sent[0], CHILDLESS_IKEV2_SUPPORTED));
+    assert!(has_notify(&q.rs.sent[0], CHILDLESS_IKEV2_SUPPORTED));
     // The IKE SA works: a delete is answered and closes both sides.
     p.i.delete(p.now);
     let mut w = vec![];
@@ -971,6 +972,12 @@ fn a_forcing_responder_refuses_an_initiator_that_wants_a_child() {
     assert_eq!(failure(&p.is), Some(FailureReason::NegotiationFailed));
     assert_eq!(failure(&p.rs), Some(FailureReason::NegotiationFailed));
     assert!(p.is.installs.is_empty() && p.rs.installs.is_empty());
+    // A childless initiator gets through.
+    let ic = format!("{PSK}childless = \"force\"\n");
+    let mut p = Pair::new(&ic, &format!("{PSK}childless = \"force\"\n"));
+    p.run();
+    assert!(success(&p.is) && success(&p.rs));
+    assert_eq!(p.is.installs.len(), 1);
 }
 
 #[test]

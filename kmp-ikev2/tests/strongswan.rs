@@ -8,6 +8,8 @@
 //! signature). Rekeys and deletes (DECISIONS I10–I12): our timers rekey the child SA and the
 //! IKE SA against charon, charon rekeys both (`swanctl --rekey`) against our serving responder,
 //! every child SA's keys agree with charon's log, and deletes are honoured both ways.
+//! Childless IKE SAs (RFC 6023, DECISIONS I25) both ways: our `childless = "force"` initiator
+//! and charon's, each making the child SA with its own CREATE_CHILD_SA.
 //! charon runs `kernel-libipsec` (userspace ESP on a TUN device) with `encap = yes`,
 //! so its child SA really is INSTALLED.
 //!
@@ -129,6 +131,8 @@ struct StrongswanSide<'a> {
     certs: Option<&'a Pki>,
     /// charon's IKE port, its NAT-T port and the port it initiates to.
     ports: (u16, u16, u16),
+    /// The connection's `childless` (RFC 6023): allow (charon's default), force or never.
+    childless: &'a str,
 }
 
 impl Charon {
@@ -187,6 +191,7 @@ impl Charon {
     remote_port = {rp}
     mobike = no
     encap = yes
+    childless = {childless}
     proposals = {ike}
     local {{ auth = {a}
              id = responder.test{lc} }}
@@ -207,6 +212,7 @@ secrets {{ ike-1 {{ id-1 = responder.test
             esp = side.esp_proposal,
             psk = side.psk,
             rp = side.ports.2,
+            childless = side.childless,
             a = auth.0,
             lc = auth.1,
             rc = auth.2,
@@ -365,6 +371,7 @@ fn initiate_with(
             psk: PSK,
             certs,
             ports: (CHARON_PORT, CHARON_NATT_PORT, 600),
+            childless: "allow",
         },
     );
     let t = Instant::now();
@@ -452,6 +459,7 @@ fn strongswan_responder_wrong_psk() {
                 psk: PSK,
                 certs: None,
                 ports: (CHARON_PORT, CHARON_NATT_PORT, 600),
+                childless: "allow",
             },
         );
         let mut ep = UdpEndpoint::bind("127.0.0.1:0").unwrap();
@@ -508,6 +516,7 @@ fn accept_from_charon(name: &str, ike: &str, certs: Option<&Pki>, factory: &Ikev
                 certs,
                 // charon on 1500/14500 initiates to our NAT-T port: marker on every message.
                 ports: (1500, 14500, udp::NAT_T_PORT),
+                childless: "allow",
             },
         );
         let t = Instant::now();
@@ -803,6 +812,7 @@ fn strongswan_responder_rekeys_initiated_by_us() {
                 psk: PSK,
                 certs: None,
                 ports: (CHARON_PORT, CHARON_NATT_PORT, 600),
+                childless: "allow",
             },
         );
         let toml = format!(
@@ -906,6 +916,7 @@ fn strongswan_initiator_rekeys_and_terminates() {
                 psk: PSK,
                 certs: None,
                 ports: (1500, 14500, udp::NAT_T_PORT),
+                childless: "allow",
             },
         );
         let t = Instant::now();
@@ -1033,6 +1044,7 @@ fn strongswan_pfs_child_rekeys_both_ways() {
                 psk: PSK,
                 certs: None,
                 ports: (CHARON_PORT, CHARON_NATT_PORT, 600),
+                childless: "allow",
             },
         );
         let toml = format!(
@@ -1103,5 +1115,159 @@ pfs = true
         let (_, sas) = charon.swanctl(&["--list-sas"]);
         assert_eq!(sas.matches("INSTALLED,").count(), 1, "{sas}");
         assert!(!run.session.is_closed());
+    });
+}
+
+// ----- childless IKE SAs (RFC 6023, DECISIONS I25) -----
+
+/// Our initiator with `childless = "force"`: IKE_AUTH without a child SA, then the child SA in
+/// its own CREATE_CHILD_SA; charon (childless = allow, its default) installs it and its keys
+/// are ours.
+#[test]
+fn strongswan_responder_childless_initiation_by_us() {
+    in_netns("strongswan_responder_childless_initiation_by_us", || {
+        let (ike, esp) = ("aes128ccm8-prfsha256-ecp256", "aes128ccm8");
+        let toml = format!(
+            r#"psk = "{PSK}"
+ike_proposals = ["{ike}"]
+child_proposals = ["{esp}"]
+childless = "force"
+local_id = "fqdn:initiator.test"
+remote_id = "fqdn:responder.test"
+local_ts = ["10.154.11.1/32"]
+remote_ts = ["10.154.10.1/32"]
+retransmit_ms = 500
+max_retransmits = 2
+"#
+        );
+        let factory = Ikev2Factory::new(Ikev2Config::from_toml(&toml).unwrap()).unwrap();
+        let charon = Charon::start(
+            "childless-us",
+            &StrongswanSide {
+                ike_proposal: ike,
+                esp_proposal: esp,
+                psk: PSK,
+                certs: None,
+                ports: (CHARON_PORT, CHARON_NATT_PORT, 600),
+                childless: "allow",
+            },
+        );
+        let mut ep = UdpEndpoint::bind("127.0.0.1:0").unwrap();
+        let run = ep
+            .connect(
+                format!("127.0.0.1:{CHARON_PORT}").parse().unwrap(),
+                &factory,
+                LinkIds {
+                    local: US,
+                    peer: CHARON,
+                },
+                Duration::from_secs(10),
+            )
+            .unwrap();
+        let log = charon.log();
+        assert!(
+            matches!(run.outcome(), Some(Outcome::Success(sa)) if sa.keys_installed == 3),
+            "{run:?}\n{log}"
+        );
+        let exchanges = log_lines(&log, &["IKE_AUTH", "CREATE_CHILD_SA"]);
+        println!("charon: {exchanges:#?}");
+        // charon parsed an IKE_AUTH request without SA/TS and then our CREATE_CHILD_SA.
+        let auth = exchanges
+            .iter()
+            .find(|l| l.contains("parsed IKE_AUTH request"))
+            .expect("no IKE_AUTH request in charon's log");
+        assert!(!auth.contains(" SA ") && !auth.contains("TSi"), "{auth}");
+        assert!(
+            exchanges
+                .iter()
+                .any(|l| l.contains("parsed CREATE_CHILD_SA request")),
+            "{log}"
+        );
+        let (_, sas) = charon.swanctl(&["--list-sas"]);
+        println!("swanctl --list-sas:\n{sas}");
+        assert!(
+            sas.contains("ESTABLISHED") && sas.contains("kmp-child") && sas.contains("INSTALLED"),
+            "{sas}\n{log}"
+        );
+        let (ki, kr) = charon_child_keys(&log).expect("charon logged no child SA keys");
+        assert!(ki.starts_with(&key(&run, KeyDirection::Transmit)), "{ki}");
+        assert!(kr.starts_with(&key(&run, KeyDirection::Receive)), "{kr}");
+    });
+}
+
+/// charon with `childless = force` initiates: a childless IKE SA with our responder, then its
+/// CREATE_CHILD_SA for the child SA, which our responder accepts (the first child SA of a
+/// childless IKE SA); the keys agree.
+#[test]
+fn strongswan_childless_initiator() {
+    in_netns("strongswan_childless_initiator", || {
+        let ike = "aes128ccm8-prfsha256-ecp256";
+        let charon = Charon::start(
+            "childless-charon",
+            &StrongswanSide {
+                ike_proposal: ike,
+                esp_proposal: "aes128ccm8",
+                psk: PSK,
+                certs: None,
+                ports: (1500, 14500, udp::NAT_T_PORT),
+                childless: "force",
+            },
+        );
+        let mut ep = UdpEndpoint::bind(("127.0.0.1", udp::NAT_T_PORT)).unwrap();
+        let uri = charon.uri.clone();
+        let init = std::thread::spawn(move || {
+            let out = Command::new("swanctl")
+                .args(["--initiate", "--child", "kmp-child", "--timeout", "10"])
+                .args(["--uri", &uri])
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        let mut run = ep
+            .accept(
+                &our_responder_factory(ike, "aes128ccm8"),
+                LinkIds {
+                    local: US,
+                    peer: CHARON,
+                },
+                Duration::from_secs(10),
+            )
+            .unwrap_or_else(|e| panic!("{e}\n{}", charon.log()));
+        // The IKE SA alone: nothing installed yet.
+        assert!(
+            matches!(run.outcome(), Some(Outcome::Success(sa)) if sa.keys_installed == 0),
+            "{run:?}"
+        );
+        serve_until(&mut ep, &mut run, Duration::from_secs(8), |_| {
+            init.is_finished()
+        });
+        let out = init.join().unwrap();
+        let log = charon.log();
+        println!("swanctl --initiate:\n{out}");
+        assert!(
+            out.contains("initiate completed successfully"),
+            "{out}\n{log}"
+        );
+        println!(
+            "charon: {:#?}",
+            log_lines(&log, &["IKE_AUTH", "CREATE_CHILD_SA"])
+        );
+        let (_, sas) = charon.swanctl(&["--list-sas"]);
+        println!("swanctl --list-sas:\n{sas}");
+        assert!(
+            sas.contains("ESTABLISHED") && sas.contains("INSTALLED"),
+            "{sas}\n{log}"
+        );
+        let ours = our_installs(&run);
+        let theirs = charon_all_child_keys(&log);
+        assert_eq!((ours.len(), theirs.len()), (1, 1), "{run:?}\n{log}");
+        // charon began the CREATE_CHILD_SA: its I→R key is our Receive key.
+        assert!(theirs[0].0.starts_with(&ours[0].1), "{theirs:?} {ours:?}");
+        assert!(theirs[0].1.starts_with(&ours[0].0), "{theirs:?} {ours:?}");
     });
 }
