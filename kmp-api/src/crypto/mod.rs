@@ -8,11 +8,15 @@
 //! |---|---|---|
 //! | [`aes`] | AES-128/192/256 single block, AES-CTR | FIPS 197, SP 800-38A |
 //! | [`ccm`] | AES-CCM and CCM* (802.15.4 frame security) | RFC 3610, SP 800-38C, 802.15.4 Annex B |
+//! | [`gcm`] | AES-GCM | SP 800-38D |
+//! | [`cbc`] | AES-CBC without padding | SP 800-38A |
 //! | [`cmac`] | AES-CMAC, AES-CMAC-PRF-128 | RFC 4493, RFC 4615 |
 //! | [`hmac`] | SHA-1/256/384, HMAC | FIPS 180-4, RFC 2104 |
 //! | [`prf`] | [`Prf`], IKEv2 `prf+`, HKDF | RFC 7296 §2.13, RFC 5869 |
 //! | [`keywrap`] | AES key wrap | RFC 3394 |
 //! | [`ecc`] | P-256 ECDH and ECDSA | SEC 1, FIPS 186-4, RFC 5903 |
+//! | [`modp`] | 2048-bit MODP Diffie-Hellman | RFC 3526 §3, SP 800-56A |
+//! | [`sig`] | RSA (PKCS#1 v1.5, PSS) and ECDSA signatures with a named hash | RFC 8017, FIPS 186-4 |
 //! | [`x509`] | certificate chains and fields | RFC 5280 |
 //!
 //! All functions are sans-IO: randomness comes from a [`crate::rng::RngHandle`], the time of a
@@ -20,20 +24,26 @@
 //! back as [`CryptoError`].
 
 pub mod aes;
+pub mod cbc;
 pub mod ccm;
 pub mod cmac;
 pub mod ecc;
+pub mod gcm;
 pub mod hmac;
 pub mod key;
 pub mod keywrap;
+pub mod modp;
 pub mod prf;
+pub mod sig;
 pub mod x509;
 
 pub use self::aes::{AesBlockCipher, AesCtr};
 pub use self::ccm::AesCcm;
 pub use self::ecc::{P256KeyPair, P256PublicKey};
 pub use self::key::{Key128, Key256, SecretKey};
+pub use self::modp::Modp2048KeyPair;
 pub use self::prf::{Prf, prf_plus};
+pub use self::sig::{KeyKind, SigHash, SigScheme, SigningKey, VerifyingKey};
 pub use crate::session::SecretBytes;
 
 use crate::rng::RngError;
@@ -113,5 +123,8 @@ mod tests {
         send_sync::<P256PublicKey>();
         send_sync::<Key128>();
         send_sync::<x509::Certificate>();
+        send_sync::<Modp2048KeyPair>();
+        send_sync::<SigningKey>();
+        send_sync::<VerifyingKey>();
     }
 }

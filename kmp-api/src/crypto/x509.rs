@@ -72,6 +72,19 @@ impl Certificate {
         Certificate::from_der(&x509.to_der()?)
     }
 
+    /// Parses every PEM `CERTIFICATE` block of `pem`, in order (a chain file, a bundle of trust
+    /// anchors). No block at all gives an empty list; a block that does not parse is
+    /// [`CryptoError::Certificate`].
+    pub fn all_from_pem(pem: &[u8]) -> Result<Vec<Certificate>, CryptoError> {
+        check_size(pem.len())?;
+        let stack = X509::stack_from_pem(pem)
+            .map_err(|e| CryptoError::Certificate(format!("not PEM certificates: {e}")))?;
+        stack
+            .iter()
+            .map(|c| Certificate::from_der(&c.to_der()?))
+            .collect()
+    }
+
     /// The DER encoding.
     pub fn der(&self) -> &[u8] {
         &self.der
@@ -156,6 +169,23 @@ fn subject_of(cert: &openssl::x509::X509Ref) -> String {
                 .map(|(_, c)| c.subject().to_string())
         })
         .unwrap_or_default()
+}
+
+/// The DER `Name` (RFC 5280 §4.1.2.4) of a text form `CN=a,O=b,…`: attributes by their short
+/// or long names, values as UTF8String, one attribute per RDN, in the order given. An empty
+/// string, a part without `=`, or an unknown attribute is `None`.
+pub fn name_der_from_text(s: &str) -> Option<Vec<u8>> {
+    let mut b = openssl::x509::X509Name::builder().ok()?;
+    let mut any = false;
+    for part in s.split(',') {
+        let (k, v) = part.split_once('=')?;
+        b.append_entry_by_text(k.trim(), v.trim()).ok()?;
+        any = true;
+    }
+    if !any {
+        return None;
+    }
+    b.build().to_der().ok()
 }
 
 fn ip_from_octets(b: &[u8]) -> Option<IpAddr> {
@@ -402,6 +432,38 @@ mod tests {
                 &Issuer::from_params(&pki.inter_params, &pki.inter_key),
             )
             .unwrap())
+    }
+
+    #[test]
+    fn all_from_pem_reads_every_block_in_order() {
+        let p = pki();
+        let pem = |c: &Certificate| X509::from_der(c.der()).unwrap().to_pem().unwrap();
+        let bundle = [pem(&p.leaf), pem(&p.intermediate), pem(&p.root)].concat();
+        let all = Certificate::all_from_pem(&bundle).unwrap();
+        assert_eq!(all, vec![p.leaf, p.intermediate, p.root]);
+        assert_eq!(Certificate::all_from_pem(b"").unwrap(), vec![]);
+        let mut broken = bundle.clone();
+        let at = broken.len() / 2;
+        broken[at] = b'!';
+        assert!(Certificate::all_from_pem(&broken).is_err());
+    }
+
+    #[test]
+    fn name_der_from_text_encodes_rdns_in_order() {
+        // SEQUENCE { SET { SEQUENCE { OID 2.5.4.3 (CN), UTF8String "test" } } }
+        assert_eq!(
+            name_der_from_text("CN=test").unwrap(),
+            [
+                0x30, 0x0f, 0x31, 0x0d, 0x30, 0x0b, 0x06, 0x03, 0x55, 0x04, 0x03, 0x0c, 0x04, b't',
+                b'e', b's', b't'
+            ]
+        );
+        let two = name_der_from_text("O=org, CN=node").unwrap();
+        // O (2.5.4.10) comes first.
+        assert_eq!(&two[4..11], &[0x30, 0x0a, 0x06, 0x03, 0x55, 0x04, 0x0a]);
+        assert_eq!(name_der_from_text(""), None);
+        assert_eq!(name_der_from_text("CN"), None);
+        assert_eq!(name_der_from_text("NOPE=x"), None);
     }
 
     #[test]
