@@ -20,15 +20,13 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use kmp_api::crypto::CryptoError;
+use kmp_api::crypto::hmac::sha1;
+use kmp_api::crypto::sig::{
+    KeyKind, SigHash, SigScheme, SigningKey, VerifyingKey, ecdsa_raw_to_der,
+};
 use kmp_api::crypto::x509::{Certificate, SubjectAltName, VerifyOptions, verify_chain};
 use kmp_api::session::{SecretBytes, SessionError};
-use openssl::bn::BigNum;
-use openssl::ecdsa::EcdsaSig;
-use openssl::hash::MessageDigest;
-use openssl::nid::Nid;
-use openssl::pkey::{Id, PKey, Private, Public};
-use openssl::rsa::Padding;
-use openssl::sign::{RsaPssSaltlen, Signer, Verifier};
 
 use crate::crypto::{PrfAlg, psk_auth, signed_octets};
 use crate::wire::{
@@ -69,7 +67,7 @@ const ALG_RSA_PSS_SHA256_DER: &[u8] = &[
 #[derive(Clone)]
 pub struct PublicKeyAuth {
     /// Our private key: EC P-256 or RSA (2048 bits or more).
-    pub key: PKey<Private>,
+    pub key: SigningKey,
     /// Our end-entity certificate then intermediates; empty: we use a raw public key
     /// (CERT encoding 15).
     pub chain: Vec<Certificate>,
@@ -103,25 +101,34 @@ fn cfg_err(msg: String) -> SessionError {
     SessionError::Config(format!("ikev2: {msg}"))
 }
 
+/// The text of a crypto error as the library reported it (without the prefix that
+/// [`CryptoError::Library`] displays).
+fn detail(e: CryptoError) -> String {
+    match e {
+        CryptoError::Library(s) => s,
+        e => e.to_string(),
+    }
+}
+
 impl PublicKeyAuth {
     /// Checks the key type (P-256 or RSA ≥ 2048) and that the end-entity certificate, if any,
-    /// carries the key's public half.
+    /// carries the key's public half. `key` is a [`SigningKey`] or anything that converts into
+    /// one (an OpenSSL `PKey<Private>`).
     pub fn new(
-        key: PKey<Private>,
+        key: impl Into<SigningKey>,
         chain: Vec<Certificate>,
         trust_anchors: Vec<Certificate>,
         peer_raw_key: Option<Vec<u8>>,
         classic: bool,
     ) -> Result<PublicKeyAuth, SessionError> {
-        match key.id() {
-            Id::EC => {
-                let ec = key.ec_key().map_err(|e| cfg_err(format!("key: {e}")))?;
-                if ec.group().curve_name() != Some(Nid::X9_62_PRIME256V1) {
-                    return Err(cfg_err("key: only EC keys on P-256 are supported".into()));
-                }
+        let key = key.into();
+        match key.kind() {
+            KeyKind::EcP256 => {}
+            KeyKind::EcOther => {
+                return Err(cfg_err("key: only EC keys on P-256 are supported".into()));
             }
-            Id::RSA if key.bits() >= 2048 => {}
-            Id::RSA => return Err(cfg_err("key: RSA keys need at least 2048 bits".into())),
+            KeyKind::Rsa if key.bits() >= 2048 => {}
+            KeyKind::Rsa => return Err(cfg_err("key: RSA keys need at least 2048 bits".into())),
             _ => return Err(cfg_err("key: not an EC P-256 or RSA key".into())),
         }
         if let Some(leaf) = chain.first() {
@@ -148,13 +155,13 @@ impl PublicKeyAuth {
     }
 
     fn is_ec(&self) -> bool {
-        self.key.id() == Id::EC
+        self.key.kind().is_ec()
     }
 }
 
-fn spki(key: &PKey<Private>) -> Result<Vec<u8>, SessionError> {
-    key.public_key_to_der()
-        .map_err(|e| cfg_err(format!("key: {e}")))
+fn spki(key: &SigningKey) -> Result<Vec<u8>, SessionError> {
+    key.public_key_der()
+        .map_err(|e| cfg_err(format!("key: {}", detail(e))))
 }
 
 /// What the peer said in IKE_SA_INIT about authentication.
@@ -195,7 +202,7 @@ pub fn certreq(auth: Option<&PublicKeyAuth>) -> Option<Payload> {
         let mut data = Vec::with_capacity(20 * auth.trust_anchors.len());
         for ta in &auth.trust_anchors {
             if let Ok(info) = ta.info() {
-                data.extend_from_slice(&openssl::sha::sha1(&info.spki_der));
+                data.extend_from_slice(&sha1(&info.spki_der));
             }
         }
         Some(Payload::CertReq(CertReqPayload {
@@ -285,22 +292,25 @@ pub fn build(
         }));
     }
     let octets = data.octets()?;
-    let sign = |md: MessageDigest| -> Result<Vec<u8>, SessionError> {
-        let mut s = Signer::new(md, &auth.key).map_err(internal)?;
-        if !auth.is_ec() {
-            s.set_rsa_padding(Padding::PKCS1).map_err(internal)?;
-        }
-        s.sign_oneshot_to_vec(&octets).map_err(internal)
+    let sign = |hash: SigHash| -> Result<Vec<u8>, SessionError> {
+        let scheme = if auth.is_ec() {
+            SigScheme::Ecdsa(hash)
+        } else {
+            SigScheme::RsaPkcs1v15(hash)
+        };
+        auth.key
+            .sign(scheme, &octets)
+            .map_err(|e| internal(detail(e)))
     };
     let (method, adata) = if auth.classic || !peer.sha256_signatures {
         if auth.is_ec() {
-            let der = sign(MessageDigest::sha256())?;
-            let sig = EcdsaSig::from_der(&der).map_err(internal)?;
-            let mut raw = sig.r().to_vec_padded(32).map_err(internal)?;
-            raw.extend(sig.s().to_vec_padded(32).map_err(internal)?);
+            let raw = auth
+                .key
+                .sign_ecdsa_raw(SigHash::Sha256, &octets)
+                .map_err(|e| internal(detail(e)))?;
             (auth_method::ECDSA_P256_SHA256, raw)
         } else {
-            (auth_method::RSA_SIG, sign(MessageDigest::sha1())?)
+            (auth_method::RSA_SIG, sign(SigHash::Sha1)?)
         }
     } else {
         let alg = if auth.is_ec() {
@@ -308,7 +318,7 @@ pub fn build(
         } else {
             ALG_RSA_PKCS1_SHA256
         };
-        let sig = sign(MessageDigest::sha256())?;
+        let sig = sign(SigHash::Sha256)?;
         let mut d = Vec::with_capacity(1 + alg.len() + sig.len());
         d.push(u8::try_from(alg.len()).map_err(internal)?);
         d.extend_from_slice(alg);
@@ -358,7 +368,7 @@ fn peer_key(
     payloads: &[Payload],
     id: &IdPayload,
     now: SystemTime,
-) -> Result<PKey<Public>, AuthFailure> {
+) -> Result<VerifyingKey, AuthFailure> {
     if let Some(pinned) = &auth.peer_raw_key {
         for p in payloads {
             if let Payload::Cert(c) = p
@@ -368,7 +378,7 @@ fn peer_key(
                 return Err(AuthFailure::NoKey("raw key is not the pinned one".into()));
             }
         }
-        return PKey::public_key_from_der(pinned).map_err(|e| AuthFailure::NoKey(e.to_string()));
+        return VerifyingKey::from_spki_der(pinned).map_err(|e| AuthFailure::NoKey(detail(e)));
     }
     let mut certs = payloads.iter().filter_map(|p| match p {
         Payload::Cert(c) if c.encoding == cert_encoding::X509_SIGNATURE => Some(&c.data),
@@ -395,7 +405,7 @@ fn peer_key(
         return Err(AuthFailure::IdMismatch);
     }
     let info = leaf.info().map_err(|e| AuthFailure::NoKey(e.to_string()))?;
-    PKey::public_key_from_der(&info.spki_der).map_err(|e| AuthFailure::NoKey(e.to_string()))
+    VerifyingKey::from_spki_der(&info.spki_der).map_err(|e| AuthFailure::NoKey(detail(e)))
 }
 
 /// Whether a certificate names an IKE ID (RFC 4945 §3.1, strongSwan's rules): ID_DER_ASN1_DN
@@ -434,28 +444,13 @@ pub fn id_matches_cert(id: &IdPayload, cert: &Certificate) -> bool {
 }
 
 fn verify_sig(
-    key: &PKey<Public>,
-    md: MessageDigest,
-    pss: bool,
+    key: &VerifyingKey,
+    scheme: SigScheme,
     octets: &[u8],
     sig: &[u8],
 ) -> Result<(), AuthFailure> {
-    let mut v = Verifier::new(md, key).map_err(|_| AuthFailure::Signature)?;
-    if key.id() == Id::RSA {
-        if pss {
-            v.set_rsa_padding(Padding::PKCS1_PSS)
-                .and_then(|()| v.set_rsa_mgf1_md(md))
-                .and_then(|()| v.set_rsa_pss_saltlen(RsaPssSaltlen::custom(32)))
-                .map_err(|_| AuthFailure::Signature)?;
-        } else {
-            v.set_rsa_padding(Padding::PKCS1)
-                .map_err(|_| AuthFailure::Signature)?;
-        }
-    }
-    match v.verify_oneshot(sig, octets) {
-        Ok(true) => Ok(()),
-        _ => Err(AuthFailure::Signature),
-    }
+    key.verify(scheme, octets, sig)
+        .map_err(|_| AuthFailure::Signature)
 }
 
 /// Verifies the peer's AUTH (and its CERTs): a shared key MIC against the PSK, a signature
@@ -500,37 +495,45 @@ pub fn verify(
                 return Err(AuthFailure::Format("short"));
             }
             let (alg, sig) = rest.split_at(len);
-            let (want, pss) = if alg == ALG_ECDSA_SHA256 {
-                (Id::EC, false)
+            let kind = key.kind();
+            let scheme = if alg == ALG_ECDSA_SHA256 {
+                SigScheme::Ecdsa(SigHash::Sha256)
             } else if alg == ALG_RSA_PKCS1_SHA256 {
-                (Id::RSA, false)
+                SigScheme::RsaPkcs1v15(SigHash::Sha256)
             } else if alg == ALG_RSA_PSS_SHA256 || alg == ALG_RSA_PSS_SHA256_DER {
-                (Id::RSA, true)
+                SigScheme::RsaPss {
+                    hash: SigHash::Sha256,
+                    salt_len: 32,
+                }
             } else {
                 return Err(AuthFailure::Format("unsupported AlgorithmIdentifier"));
             };
-            if key.id() != want {
+            let fits = match scheme {
+                SigScheme::Ecdsa(_) => kind.is_ec(),
+                _ => kind == KeyKind::Rsa,
+            };
+            if !fits {
                 return Err(AuthFailure::Format("algorithm does not fit the key"));
             }
-            verify_sig(&key, MessageDigest::sha256(), pss, &octets, sig)
+            verify_sig(&key, scheme, &octets, sig)
         }
         auth_method::ECDSA_P256_SHA256 => {
-            if key.id() != Id::EC || auth.data.len() != 64 {
+            if !key.kind().is_ec() || auth.data.len() != 64 {
                 return Err(AuthFailure::Format("method 9 needs a P-256 key and r ‖ s"));
             }
-            let (r, s) = auth.data.split_at(32);
-            let der = BigNum::from_slice(r)
-                .and_then(|r| BigNum::from_slice(s).map(|s| (r, s)))
-                .and_then(|(r, s)| EcdsaSig::from_private_components(r, s))
-                .and_then(|sig| sig.to_der())
-                .map_err(|_| AuthFailure::Format("r ‖ s"))?;
-            verify_sig(&key, MessageDigest::sha256(), false, &octets, &der)
+            let der = ecdsa_raw_to_der(&auth.data).map_err(|_| AuthFailure::Format("r ‖ s"))?;
+            verify_sig(&key, SigScheme::Ecdsa(SigHash::Sha256), &octets, &der)
         }
         auth_method::RSA_SIG => {
-            if key.id() != Id::RSA {
+            if key.kind() != KeyKind::Rsa {
                 return Err(AuthFailure::Format("method 1 needs an RSA key"));
             }
-            verify_sig(&key, MessageDigest::sha1(), false, &octets, &auth.data)
+            verify_sig(
+                &key,
+                SigScheme::RsaPkcs1v15(SigHash::Sha1),
+                &octets,
+                &auth.data,
+            )
         }
         m => Err(AuthFailure::Method(m)),
     }

@@ -1,24 +1,12 @@
 //! Diffie-Hellman groups (transform type 4): 19 (256-bit random ECP, RFC 5903) on kmp-api's
-//! P-256, and 14 (2048-bit MODP, RFC 3526) on OpenSSL big numbers.
+//! P-256, and 14 (2048-bit MODP, RFC 3526) on kmp-api's [`Modp2048KeyPair`].
 
-use std::cmp::Ordering;
 use std::fmt;
 
 use kmp_api::crypto::ecc::{P256KeyPair, P256PublicKey, XY_LEN};
+use kmp_api::crypto::modp::{MODP2048_LEN, Modp2048KeyPair};
 use kmp_api::crypto::{CryptoError, SecretBytes};
 use kmp_api::rng::RngHandle;
-use openssl::bn::{BigNum, BigNumContext, BigNumRef};
-use zeroize::Zeroize;
-
-/// Length of a MODP-2048 public value and shared secret in octets.
-const MODP2048_LEN: usize = 256;
-/// [`MODP2048_LEN`] as OpenSSL's padding argument wants it.
-const MODP2048_LEN_I32: i32 = 256;
-/// Length of the private exponent drawn for MODP-2048 (256 bits: twice the ~112-bit strength of
-/// the group, as RFC 3526 §8 and NIST SP 800-56A ask).
-const MODP_EXPONENT_LEN: usize = 32;
-/// Attempts at drawing a usable exponent before giving up on the random source.
-const MAX_EXPONENT_TRIES: usize = 16;
 
 /// An IKEv2 Diffie-Hellman group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -72,22 +60,9 @@ impl DhGroup {
             DhGroup::Ecp256 => Ok(DhPrivate {
                 inner: Inner::Ecp256(P256KeyPair::generate(rng)?),
             }),
-            DhGroup::Modp2048 => {
-                for _ in 0..MAX_EXPONENT_TRIES {
-                    let mut candidate = [0u8; MODP_EXPONENT_LEN];
-                    rng.fill(&mut candidate)?;
-                    let key = ModpKey::from_exponent(&candidate);
-                    candidate.zeroize();
-                    if let Some(key) = key? {
-                        return Ok(DhPrivate {
-                            inner: Inner::Modp2048(key),
-                        });
-                    }
-                }
-                Err(CryptoError::Library(
-                    "no valid MODP exponent from the random source".into(),
-                ))
-            }
+            DhGroup::Modp2048 => Ok(DhPrivate {
+                inner: Inner::Modp2048(Modp2048KeyPair::generate(rng)?),
+            }),
         }
     }
 
@@ -99,17 +74,9 @@ impl DhGroup {
             DhGroup::Ecp256 => Ok(DhPrivate {
                 inner: Inner::Ecp256(P256KeyPair::from_scalar(secret)?),
             }),
-            DhGroup::Modp2048 => {
-                if secret.is_empty() || secret.len() > MODP2048_LEN {
-                    return Err(CryptoError::KeyLength(secret.len()));
-                }
-                match ModpKey::from_exponent(secret)? {
-                    Some(key) => Ok(DhPrivate {
-                        inner: Inner::Modp2048(key),
-                    }),
-                    None => Err(CryptoError::InvalidPublicValue("MODP exponent below 2")),
-                }
-            }
+            DhGroup::Modp2048 => Ok(DhPrivate {
+                inner: Inner::Modp2048(Modp2048KeyPair::from_exponent(secret)?),
+            }),
         }
     }
 }
@@ -122,7 +89,7 @@ pub struct DhPrivate {
 
 enum Inner {
     Ecp256(P256KeyPair),
-    Modp2048(ModpKey),
+    Modp2048(Modp2048KeyPair),
 }
 
 impl fmt::Debug for DhPrivate {
@@ -147,7 +114,7 @@ impl DhPrivate {
     pub fn public(&self) -> Vec<u8> {
         match &self.inner {
             Inner::Ecp256(kp) => kp.public_key().to_xy().to_vec(),
-            Inner::Modp2048(key) => key.public.clone(),
+            Inner::Modp2048(key) => key.public().to_vec(),
         }
     }
 
@@ -162,109 +129,7 @@ impl DhPrivate {
                 let peer = P256PublicKey::from_xy(peer_ke_data)?;
                 Ok(kp.diffie_hellman(&peer)?.to_secret_bytes())
             }
-            Inner::Modp2048(key) => key.shared(peer_ke_data),
+            Inner::Modp2048(key) => key.diffie_hellman(peer_ke_data),
         }
-    }
-}
-
-/// A MODP-2048 exponent and its public value.
-struct ModpKey {
-    x: BigNum,
-    public: Vec<u8>,
-}
-
-impl Drop for ModpKey {
-    fn drop(&mut self) {
-        self.x.clear();
-    }
-}
-
-fn modp_prime() -> Result<BigNum, CryptoError> {
-    Ok(BigNum::get_rfc3526_prime_2048()?)
-}
-
-fn secret_bignum(bytes: &[u8]) -> Result<BigNum, CryptoError> {
-    let mut bn = BigNum::new_secure()?;
-    bn.copy_from_slice(bytes)?;
-    bn.set_const_time();
-    Ok(bn)
-}
-
-fn padded(value: &BigNumRef) -> Result<Vec<u8>, CryptoError> {
-    Ok(value.to_vec_padded(MODP2048_LEN_I32)?)
-}
-
-impl ModpKey {
-    /// The key with exponent `bytes`, or `None` when the exponent is 0 or 1.
-    fn from_exponent(bytes: &[u8]) -> Result<Option<ModpKey>, CryptoError> {
-        let mut x = secret_bignum(bytes)?;
-        if x.num_bits() < 2 {
-            x.clear();
-            return Ok(None);
-        }
-        let p = modp_prime()?;
-        let g = BigNum::from_u32(2)?;
-        let mut ctx = BigNumContext::new_secure()?;
-        let mut y = BigNum::new()?;
-        if let Err(e) = y.mod_exp(&g, &x, &p, &mut ctx) {
-            x.clear();
-            return Err(e.into());
-        }
-        let public = match padded(&y) {
-            Ok(v) => v,
-            Err(e) => {
-                x.clear();
-                return Err(e);
-            }
-        };
-        Ok(Some(ModpKey { x, public }))
-    }
-
-    fn shared(&self, peer: &[u8]) -> Result<SecretBytes, CryptoError> {
-        if peer.len() != MODP2048_LEN {
-            return Err(CryptoError::Length {
-                what: "MODP-2048 KE data",
-                len: peer.len(),
-            });
-        }
-        let p = modp_prime()?;
-        let y = BigNum::from_slice(peer)?;
-        let one = BigNum::from_u32(1)?;
-        let mut p_minus_1 = BigNum::new()?;
-        p_minus_1.checked_sub(&p, &one)?;
-        if y.ucmp(&one) != Ordering::Greater {
-            return Err(CryptoError::InvalidPublicValue("MODP public value 0 or 1"));
-        }
-        if y.ucmp(&p_minus_1) != Ordering::Less {
-            return Err(CryptoError::InvalidPublicValue(
-                "MODP public value p-1 or not below p",
-            ));
-        }
-        // p is a safe prime (p = 2q + 1) and 2 generates the order-q subgroup, so an honest
-        // public value satisfies y^q = 1 (mod p).
-        let mut q = BigNum::new()?;
-        q.rshift1(&p_minus_1)?;
-        let mut ctx = BigNumContext::new_secure()?;
-        let mut check = BigNum::new()?;
-        check.mod_exp(&y, &q, &p, &mut ctx)?;
-        if check.ucmp(&one) != Ordering::Equal {
-            return Err(CryptoError::InvalidPublicValue(
-                "MODP public value not in the prime-order subgroup",
-            ));
-        }
-        let mut z = BigNum::new_secure()?;
-        let r = z.mod_exp(&y, &self.x, &p, &mut ctx);
-        let out = r
-            .map_err(CryptoError::from)
-            .and_then(|()| {
-                if z.num_bits() < 2 {
-                    Err(CryptoError::InvalidPublicValue("MODP shared secret 0 or 1"))
-                } else {
-                    padded(&z)
-                }
-            })
-            .map(SecretBytes::new);
-        z.clear();
-        out
     }
 }

@@ -1,8 +1,7 @@
 //! IKEv2 cryptographic transforms and key schedule (RFC 7296 §2.13–2.17, RFC 5282, RFC 4615).
 //!
 //! Everything here is a thin IKEv2-shaped layer over [`kmp_api::crypto`] (PRFs, `prf+`,
-//! AES-CCM, HMAC, P-256): only what kmp-api lacks (AES-GCM, AES-CBC, the MODP-2048 group) calls
-//! OpenSSL directly.
+//! AES-CCM, AES-GCM, AES-CBC, HMAC, P-256, MODP-2048); no primitive is implemented here.
 //!
 //! | module | what | spec |
 //! |---|---|---|

@@ -13,11 +13,12 @@
 
 use std::fmt;
 
+use kmp_api::crypto::cbc::{cbc_decrypt, cbc_encrypt};
 use kmp_api::crypto::ccm::{ccm_open, ccm_seal};
+use kmp_api::crypto::gcm::{gcm_open, gcm_seal};
 use kmp_api::crypto::hmac::hmac_sha256_parts;
 use kmp_api::crypto::{CryptoError, SecretBytes, ct_eq};
 use kmp_api::rng::RngHandle;
-use openssl::symm::{Cipher, Crypter, Mode, decrypt_aead, encrypt_aead};
 use zeroize::Zeroize;
 
 /// AES-128 key length in octets.
@@ -227,19 +228,7 @@ pub fn aead_seal(
     let key = &key_material[..encr.key_len()];
     let nonce = &nonce[..nonce_len];
     match encr {
-        EncrAlg::AesGcm16 => {
-            let mut tag = [0u8; 16];
-            let mut out = encrypt_aead(
-                Cipher::aes_128_gcm(),
-                key,
-                Some(nonce),
-                aad,
-                plaintext,
-                &mut tag,
-            )?;
-            out.extend_from_slice(&tag);
-            Ok(out)
-        }
+        EncrAlg::AesGcm16 => gcm_seal(key, nonce, aad, plaintext, encr.icv_len()),
         _ => ccm_seal(key, nonce, aad, plaintext, encr.icv_len()),
     }
 }
@@ -256,44 +245,17 @@ pub fn aead_open(
     let (nonce, nonce_len) = aead_nonce(encr, key_material, iv)?;
     let key = &key_material[..encr.key_len()];
     let nonce = &nonce[..nonce_len];
-    let Some(split) = sealed.len().checked_sub(encr.icv_len()) else {
+    if sealed.len() < encr.icv_len() {
         return Err(CryptoError::Length {
             what: "AEAD ciphertext",
             len: sealed.len(),
         });
-    };
+    }
     match encr {
-        EncrAlg::AesGcm16 => {
-            let (ct, tag) = sealed.split_at(split);
-            decrypt_aead(Cipher::aes_128_gcm(), key, Some(nonce), aad, ct, tag)
-                .map_err(|_| CryptoError::AuthenticationFailed)
-        }
+        EncrAlg::AesGcm16 => gcm_open(key, nonce, aad, sealed, encr.icv_len())
+            .map_err(|_| CryptoError::AuthenticationFailed),
         _ => ccm_open(key, nonce, aad, sealed, encr.icv_len()),
     }
-}
-
-/// AES-128-CBC over whole blocks, no padding.
-fn aes_cbc(mode: Mode, key: &[u8], iv: &[u8], data: &[u8]) -> Result<Vec<u8>, CryptoError> {
-    if !data.len().is_multiple_of(AES_BLOCK_LEN) {
-        return Err(CryptoError::Length {
-            what: "AES-CBC data",
-            len: data.len(),
-        });
-    }
-    let mut crypter = Crypter::new(Cipher::aes_128_cbc(), mode, key, Some(iv))?;
-    crypter.pad(false);
-    let mut out = vec![0u8; data.len() + AES_BLOCK_LEN];
-    let mut n = crypter.update(data, &mut out)?;
-    n += crypter.finalize(&mut out[n..])?;
-    if n != data.len() {
-        out.zeroize();
-        return Err(CryptoError::Library(format!(
-            "AES-CBC wrote {n} of {} octets",
-            data.len()
-        )));
-    }
-    out.truncate(n);
-    Ok(out)
 }
 
 /// The cipher of one direction of an IKE SA (or of anything else shaped like the Encrypted
@@ -432,7 +394,7 @@ impl SkCipher {
             aead_seal(self.encr, self.encr_key.expose(), iv, aad, &inner)
                 .map(|sealed| out.extend_from_slice(&sealed))
         } else {
-            aes_cbc(Mode::Encrypt, self.encr_key.expose(), iv, &inner).and_then(|ct| {
+            cbc_encrypt(self.encr_key.expose(), iv, &inner).and_then(|ct| {
                 out.extend_from_slice(&ct);
                 let icv = self.cbc_icv(aad, &out)?;
                 out.extend_from_slice(&icv[..self.integ.icv_len()]);
@@ -482,7 +444,7 @@ impl SkCipher {
             if !ct_eq(&mac[..icv_len], icv) {
                 return Err(CryptoError::AuthenticationFailed);
             }
-            aes_cbc(Mode::Decrypt, self.encr_key.expose(), iv, ct)?
+            cbc_decrypt(self.encr_key.expose(), iv, ct)?
         };
         let pad = inner.last().copied().map_or(0, usize::from);
         match inner.len().checked_sub(pad + 1) {
