@@ -4,8 +4,8 @@
 //! HIPv2 and PANA PRFs. Keys may have any length, empty included (RFC 2104 §2).
 
 use openssl::hash::MessageDigest;
-use openssl::pkey::PKey;
-use openssl::sign::Signer;
+use openssl::nid::Nid;
+use zeroize::Zeroize;
 
 use super::CryptoError;
 
@@ -66,8 +66,85 @@ pub fn sha256_parts(parts: &[&[u8]]) -> [u8; SHA256_LEN] {
     h.finish()
 }
 
-/// HMAC with `md` over the concatenation of `parts`, written into `out` (which must be exactly
-/// the digest length).
+/// A FIPS 180-4 hash as HMAC needs it: OpenSSL's one-shot `SHA*_Init/Update/Final` contexts
+/// (`openssl::sha`), which, unlike the EVP and `PKey` HMAC interfaces of OpenSSL 3, do no
+/// provider lookup per call (about 10 µs each, 30 times the hash itself, measured in
+/// BENCHMARKS.md "kmp-ikev2").
+trait BlockHash {
+    const BLOCK: usize;
+    const LEN: usize;
+    fn start() -> Self;
+    fn feed(&mut self, data: &[u8]);
+    /// Writes the digest into `out[..LEN]`.
+    fn finish_into(self, out: &mut [u8]);
+}
+
+macro_rules! block_hash {
+    ($t:ty, $block:expr, $len:expr) => {
+        impl BlockHash for $t {
+            const BLOCK: usize = $block;
+            const LEN: usize = $len;
+            fn start() -> Self {
+                <$t>::new()
+            }
+            fn feed(&mut self, data: &[u8]) {
+                self.update(data);
+            }
+            fn finish_into(self, out: &mut [u8]) {
+                let mut d = self.finish();
+                out[..$len].copy_from_slice(&d);
+                d.zeroize();
+            }
+        }
+    };
+}
+
+block_hash!(openssl::sha::Sha1, 64, SHA1_LEN);
+block_hash!(openssl::sha::Sha256, 64, SHA256_LEN);
+block_hash!(openssl::sha::Sha384, 128, SHA384_LEN);
+block_hash!(openssl::sha::Sha512, 128, SHA512_LEN);
+
+/// The largest block (SHA-384/512).
+const MAX_BLOCK: usize = 128;
+
+/// RFC 2104 §2: H((K0 ⊕ opad) ‖ H((K0 ⊕ ipad) ‖ text)), where K0 is the key zero-padded to
+/// the block, or its hash when longer than the block. `out` holds exactly `H::LEN` octets.
+/// Our copies of the key, the pads and the inner digest are zeroized; OpenSSL clears its
+/// data block at each `Final` (its chaining values are not secret beyond the digests).
+fn hmac_with<H: BlockHash>(key: &[u8], parts: &[&[u8]], out: &mut [u8]) {
+    let mut k0 = [0u8; MAX_BLOCK];
+    if key.len() > H::BLOCK {
+        let mut h = H::start();
+        h.feed(key);
+        h.finish_into(&mut k0);
+    } else {
+        k0[..key.len()].copy_from_slice(key);
+    }
+    let mut pad = [0u8; MAX_BLOCK];
+    for (p, k) in pad.iter_mut().zip(&k0).take(H::BLOCK) {
+        *p = k ^ 0x36;
+    }
+    let mut inner = H::start();
+    inner.feed(&pad[..H::BLOCK]);
+    for part in parts {
+        inner.feed(part);
+    }
+    let mut digest = [0u8; 64];
+    inner.finish_into(&mut digest);
+    for (p, k) in pad.iter_mut().zip(&k0).take(H::BLOCK) {
+        *p = k ^ 0x5c;
+    }
+    let mut outer = H::start();
+    outer.feed(&pad[..H::BLOCK]);
+    outer.feed(&digest[..H::LEN]);
+    outer.finish_into(out);
+    k0.zeroize();
+    pad.zeroize();
+    digest.zeroize();
+}
+
+/// HMAC with `md` (SHA-1, SHA-256, SHA-384 or SHA-512) over the concatenation of `parts`,
+/// written into `out` (which must be exactly the digest length).
 pub(crate) fn hmac_into(
     md: MessageDigest,
     key: &[u8],
@@ -80,27 +157,17 @@ pub(crate) fn hmac_into(
             len: out.len(),
         });
     }
-    // RFC 2104 §2: a key longer than the block is replaced by its hash, a shorter one is
-    // zero-padded to the block. Doing the first step here keeps OpenSSL's key-length limit
-    // out of reach; for the second, OpenSSL 3.0 refuses an empty MAC key, and the one-octet
-    // key 00 pads to the same block.
-    let hashed;
-    let key = if key.len() > md.block_size() {
-        hashed = openssl::hash::hash(md, key)?;
-        &hashed[..]
-    } else if key.is_empty() {
-        &[0u8][..]
-    } else {
-        key
-    };
-    let pkey = PKey::hmac(key)?;
-    let mut signer = Signer::new(md, &pkey)?;
-    for part in parts {
-        signer.update(part)?;
-    }
-    let n = signer.sign(out)?;
-    if n != out.len() {
-        return Err(CryptoError::Library(format!("HMAC returned {n} octets")));
+    match md.type_() {
+        Nid::SHA1 => hmac_with::<openssl::sha::Sha1>(key, parts, out),
+        Nid::SHA256 => hmac_with::<openssl::sha::Sha256>(key, parts, out),
+        Nid::SHA384 => hmac_with::<openssl::sha::Sha384>(key, parts, out),
+        Nid::SHA512 => hmac_with::<openssl::sha::Sha512>(key, parts, out),
+        other => {
+            return Err(CryptoError::Library(format!(
+                "HMAC with an unsupported digest {:?}",
+                other.short_name().unwrap_or("?")
+            )));
+        }
     }
     Ok(())
 }
