@@ -98,7 +98,8 @@ pub fn parse_identity(s: &str) -> Result<IdentityConfig, SessionError> {
         }
         "dn" => (
             9,
-            dn_der(value).ok_or_else(|| bad(format!("identity {s:?}: not a DN")))?,
+            kmp_api::crypto::x509::name_der_from_text(value)
+                .ok_or_else(|| bad(format!("identity {s:?}: not a DN")))?,
         ),
         "keyid" => (
             11,
@@ -110,21 +111,6 @@ pub fn parse_identity(s: &str) -> Result<IdentityConfig, SessionError> {
         return Err(bad(format!("identity {s:?}: empty")));
     }
     Ok(IdentityConfig::Explicit { id_type, data })
-}
-
-/// The DER `Name` of `CN=a,O=b,…` (attributes in the order given).
-fn dn_der(s: &str) -> Option<Vec<u8>> {
-    let mut b = openssl::x509::X509Name::builder().ok()?;
-    let mut any = false;
-    for part in s.split(',') {
-        let (k, v) = part.split_once('=')?;
-        b.append_entry_by_text(k.trim(), v.trim()).ok()?;
-        any = true;
-    }
-    if !any {
-        return None;
-    }
-    b.build().to_der().ok()
 }
 
 /// Parses a traffic selector prefix (`127.0.0.1/32`, `0.0.0.0/0`, `::/0`, `fe80::/64`; a bare
@@ -343,21 +329,12 @@ fn read_file(what: &str, path: &str) -> Result<Vec<u8>, SessionError> {
 /// Certificates of a PEM file (one or more `CERTIFICATE` blocks).
 fn read_certs(what: &str, path: &str) -> Result<Vec<Certificate>, SessionError> {
     let pem = read_file(what, path)?;
-    let stack = openssl::x509::X509::stack_from_pem(&pem)
-        .map_err(|e| bad(format!("{what} = {path:?}: not PEM certificates: {e}")))?;
-    if stack.is_empty() {
+    let certs =
+        Certificate::all_from_pem(&pem).map_err(|e| bad(format!("{what} = {path:?}: {e}")))?;
+    if certs.is_empty() {
         return Err(bad(format!("{what} = {path:?}: no certificate")));
     }
-    stack
-        .iter()
-        .map(|c| {
-            c.to_der()
-                .map_err(|e| bad(format!("{what} = {path:?}: {e}")))
-                .and_then(|d| {
-                    Certificate::from_der(&d).map_err(|e| bad(format!("{what} = {path:?}: {e}")))
-                })
-        })
-        .collect()
+    Ok(certs)
 }
 
 fn pubkey_auth(raw: &Raw) -> Result<Option<Arc<PublicKeyAuth>>, SessionError> {
@@ -379,7 +356,7 @@ fn pubkey_auth(raw: &Raw) -> Result<Option<Arc<PublicKeyAuth>>, SessionError> {
                 .key
                 .as_deref()
                 .ok_or_else(|| bad("auth = \"pubkey\" needs key".into()))?;
-            let key = openssl::pkey::PKey::private_key_from_pem(&read_file("key", path)?)
+            let key = kmp_api::crypto::sig::SigningKey::from_pem(&read_file("key", path)?)
                 .map_err(|e| bad(format!("key = {path:?}: not a PEM private key: {e}")))?;
             let chain = raw
                 .cert
@@ -396,8 +373,8 @@ fn pubkey_auth(raw: &Raw) -> Result<Option<Arc<PublicKeyAuth>>, SessionError> {
                 .as_deref()
                 .map(|p| {
                     let pem = read_file("peer_raw_key", p)?;
-                    openssl::pkey::PKey::public_key_from_pem(&pem)
-                        .and_then(|k| k.public_key_to_der())
+                    kmp_api::crypto::sig::VerifyingKey::from_pem(&pem)
+                        .and_then(|k| k.to_spki_der())
                         .map_err(|e| {
                             bad(format!("peer_raw_key = {p:?}: not a PEM public key: {e}"))
                         })

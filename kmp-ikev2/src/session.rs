@@ -218,7 +218,7 @@ fn nat_hash(spi_i: &[u8; 8], spi_r: &[u8; 8], addr: std::net::SocketAddr) -> Vec
         std::net::IpAddr::V6(a) => a.octets().to_vec(),
     };
     let data = [&spi_i[..], &spi_r[..], &ip, &addr.port().to_be_bytes()].concat();
-    openssl::sha::sha1(&data).to_vec()
+    kmp_api::crypto::hmac::sha1(&data).to_vec()
 }
 
 /// The NAT_DETECTION_SOURCE_IP and _DESTINATION_IP notifies for a message from `local` to
