@@ -5,7 +5,10 @@
 //! in the same run: the same cryptographic operations done directly through `kmp_ikev2::crypto`
 //! (two P-256 key generations and two ECDH derivations, two IKE SA key schedules, four PSK AUTH
 //! computations, two SK seals and two SK opens of IKE_AUTH-sized payloads, two child KEYMATs).
-//! `ratio = floor / exchange` is printed at the end; the target is ≥ 0.8.
+//! The same again without the child SA (group `ikev2_psk_p256_ccm8_childless`: the initiator
+//! has `childless = "force"` and no child proposals, RFC 6023; the floor has no KEYMAT), which
+//! is the exchange `ike-load bench` measures against strongSwan.
+//! `ratio = floor / exchange` is printed at the end for both; the target is ≥ 0.8.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
@@ -28,6 +31,9 @@ const B: ExtendedAddress = ExtendedAddress([2, 0, 0, 0, 0, 0, 0, 0xb]);
 const CONFIG: &str = "psk = \"benchmark pre-shared key\"\n\
                       ike_proposals = [\"aes128ccm8-prfsha256-ecp256\"]\n\
                       child_proposals = [\"aes128ccm8\"]\n";
+const CHILDLESS_INITIATOR: &str = "psk = \"benchmark pre-shared key\"\n\
+                                   ike_proposals = [\"aes128ccm8-prfsha256-ecp256\"]\n\
+                                   childless = \"force\"\nchild_proposals = []\n";
 
 fn ctx(
     local: ExtendedAddress,
@@ -87,10 +93,12 @@ struct Floor {
     payload: Vec<u8>,
     aad: Vec<u8>,
     id: Vec<u8>,
+    /// Whether the exchange makes a child SA (its KEYMAT is part of the floor).
+    child: bool,
 }
 
 impl Floor {
-    fn new(rng: &RngHandle) -> Floor {
+    fn new(rng: &RngHandle, child: bool) -> Floor {
         Floor {
             rng: rng.clone(),
             ni: vec![1; 32],
@@ -100,6 +108,7 @@ impl Floor {
             payload: vec![4; 160],
             aad: vec![5; 32],
             id: vec![11, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0xa],
+            child,
         }
     }
 
@@ -144,6 +153,9 @@ impl Floor {
                 SkCipher::new(EncrAlg::AesCcm8, IntegAlg::None, keys.sk_ei.expose(), &[]).unwrap();
             let body = c.seal(&self.aad, &self.payload, &self.rng).unwrap();
             black_box(c.open(&self.aad, &body).unwrap());
+            if !self.child {
+                continue;
+            }
             black_box(
                 child_keymat(
                     PrfAlg::HmacSha256,
@@ -161,30 +173,43 @@ impl Floor {
 
 fn bench(c: &mut Criterion) {
     let rng = RngHandle::os();
-    let fi = Ikev2Factory::new(Ikev2Config::from_toml(CONFIG).unwrap()).unwrap();
-    let fr = Ikev2Factory::new(Ikev2Config::from_toml(CONFIG).unwrap()).unwrap();
-    let floor = Floor::new(&rng);
-    let mut g = c.benchmark_group("ikev2_psk_p256_ccm8");
-    g.sample_size(30);
-    g.bench_function("exchange", |b| b.iter(|| exchange(&fi, &fr, &rng)));
-    g.bench_function("crypto_floor", |b| b.iter(|| floor.run()));
-    g.finish();
-    let n = 300;
-    let (mut te, mut tf) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
-    for _ in 0..n {
-        let t = WallClock::now();
-        exchange(&fi, &fr, &rng);
-        te += t.elapsed();
-        let t = WallClock::now();
-        floor.run();
-        tf += t.elapsed();
+    let factory = |toml: &str| Ikev2Factory::new(Ikev2Config::from_toml(toml).unwrap()).unwrap();
+    let responder = factory(CONFIG);
+    let cases = [
+        ("ikev2_psk_p256_ccm8", factory(CONFIG), Floor::new(&rng, true)),
+        (
+            "ikev2_psk_p256_ccm8_childless",
+            factory(CHILDLESS_INITIATOR),
+            Floor::new(&rng, false),
+        ),
+    ];
+    for (name, initiator, floor) in &cases {
+        let mut g = c.benchmark_group(*name);
+        g.sample_size(30);
+        g.bench_function("exchange", |b| {
+            b.iter(|| exchange(initiator, &responder, &rng))
+        });
+        g.bench_function("crypto_floor", |b| b.iter(|| floor.run()));
+        g.finish();
     }
-    let (pe, pf) = (te / n, tf / n);
-    println!(
-        "ikev2_psk_p256_ccm8: exchange {pe:?} ({:.0}/s, both sides in one thread), crypto floor {pf:?}, ratio floor/exchange = {:.3}",
-        1.0 / pe.as_secs_f64(),
-        pf.as_secs_f64() / pe.as_secs_f64()
-    );
+    for (name, initiator, floor) in &cases {
+        let n = 300;
+        let (mut te, mut tf) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
+        for _ in 0..n {
+            let t = WallClock::now();
+            exchange(initiator, &responder, &rng);
+            te += t.elapsed();
+            let t = WallClock::now();
+            floor.run();
+            tf += t.elapsed();
+        }
+        let (pe, pf) = (te / n, tf / n);
+        println!(
+            "{name}: exchange {pe:?} ({:.0}/s, both sides in one thread), crypto floor {pf:?}, ratio floor/exchange = {:.3}",
+            1.0 / pe.as_secs_f64(),
+            pf.as_secs_f64() / pe.as_secs_f64()
+        );
+    }
 }
 
 criterion_group!(benches, bench);
