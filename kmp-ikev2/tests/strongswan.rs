@@ -9,7 +9,8 @@
 //! IKE SA against charon, charon rekeys both (`swanctl --rekey`) against our serving responder,
 //! every child SA's keys agree with charon's log, and deletes are honoured both ways.
 //! Childless IKE SAs (RFC 6023, DECISIONS I25) both ways: our `childless = "force"` initiator
-//! and charon's, each making the child SA with its own CREATE_CHILD_SA.
+//! and charon's, each making the child SA with its own CREATE_CHILD_SA. Our default identity,
+//! the EUI-64 as ID_KEY_ID, is what charon configured as `@#<hex>` expects.
 //! charon runs `kernel-libipsec` (userspace ESP on a TUN device) with `encap = yes`,
 //! so its child SA really is INSTALLED.
 //!
@@ -133,6 +134,33 @@ struct StrongswanSide<'a> {
     ports: (u16, u16, u16),
     /// The connection's `childless` (RFC 6023): allow (charon's default), force or never.
     childless: &'a str,
+    /// The identity charon expects of us (swanctl syntax, quoted in the file since `#` starts a
+    /// comment there; `@#HEX` is an ID_KEY_ID).
+    our_id: &'a str,
+}
+
+impl<'a> StrongswanSide<'a> {
+    /// charon as responder on the standard ports, PSK, our identity `initiator.test`.
+    fn responder(ike_proposal: &'a str, esp_proposal: &'a str) -> StrongswanSide<'a> {
+        StrongswanSide {
+            ike_proposal,
+            esp_proposal,
+            psk: PSK,
+            certs: None,
+            ports: (CHARON_PORT, CHARON_NATT_PORT, 600),
+            childless: "allow",
+            our_id: "initiator.test",
+        }
+    }
+
+    /// charon as initiator: on 1500/14500, to our NAT-T port, so the non-ESP marker is on
+    /// every message.
+    fn initiator(ike_proposal: &'a str, esp_proposal: &'a str) -> StrongswanSide<'a> {
+        StrongswanSide {
+            ports: (1500, 14500, udp::NAT_T_PORT),
+            ..StrongswanSide::responder(ike_proposal, esp_proposal)
+        }
+    }
 }
 
 impl Charon {
@@ -196,7 +224,7 @@ impl Charon {
     local {{ auth = {a}
              id = responder.test{lc} }}
     remote {{ auth = {a}
-              id = initiator.test{rc} }}
+              id = "{our_id}"{rc} }}
     children {{
       kmp-child {{ local_ts = 10.154.10.1/32
                    remote_ts = 10.154.11.1/32
@@ -205,7 +233,7 @@ impl Charon {
   }}
 }}
 secrets {{ ike-1 {{ id-1 = responder.test
-                   id-2 = initiator.test
+                   id-2 = "{our_id}"
                    secret = "{psk}" }} }}
 "#,
             ike = side.ike_proposal,
@@ -213,6 +241,7 @@ secrets {{ ike-1 {{ id-1 = responder.test
             psk = side.psk,
             rp = side.ports.2,
             childless = side.childless,
+            our_id = side.our_id,
             a = auth.0,
             lc = auth.1,
             rc = auth.2,
@@ -351,6 +380,21 @@ fn charon_child_keys(log: &str) -> Option<(String, String)> {
     ))
 }
 
+/// Our initiator (`factory`) against charon on 127.0.0.1:`port`, to its end.
+fn connect(factory: &Ikev2Factory, port: u16) -> Run {
+    let mut ep = UdpEndpoint::bind("127.0.0.1:0").unwrap();
+    ep.connect(
+        format!("127.0.0.1:{port}").parse().unwrap(),
+        factory,
+        LinkIds {
+            local: US,
+            peer: CHARON,
+        },
+        Duration::from_secs(10),
+    )
+    .unwrap()
+}
+
 fn initiate_against_charon(name: &str, ike: &str, esp: &str, port: u16) {
     initiate_with(name, ike, esp, port, None, &our_factory(ike, esp, PSK));
 }
@@ -366,24 +410,12 @@ fn initiate_with(
     let charon = Charon::start(
         name,
         &StrongswanSide {
-            ike_proposal: ike,
-            esp_proposal: esp,
-            psk: PSK,
             certs,
-            ports: (CHARON_PORT, CHARON_NATT_PORT, 600),
-            childless: "allow",
+            ..StrongswanSide::responder(ike, esp)
         },
     );
     let t = Instant::now();
-    let mut ep = UdpEndpoint::bind("127.0.0.1:0").unwrap();
-    let peer: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let ids = LinkIds {
-        local: US,
-        peer: CHARON,
-    };
-    let run = ep
-        .connect(peer, factory, ids, Duration::from_secs(10))
-        .unwrap();
+    let run = connect(factory, port);
     println!("our initiator finished after {:?}", t.elapsed());
     let log = charon.log();
     assert!(
@@ -451,29 +483,11 @@ fn strongswan_responder_cbc_sha256() {
 fn strongswan_responder_wrong_psk() {
     in_netns("strongswan_responder_wrong_psk", || {
         let ike = "aes128ccm8-prfsha256-ecp256";
-        let charon = Charon::start(
-            "wrongpsk",
-            &StrongswanSide {
-                ike_proposal: ike,
-                esp_proposal: "aes128ccm8",
-                psk: PSK,
-                certs: None,
-                ports: (CHARON_PORT, CHARON_NATT_PORT, 600),
-                childless: "allow",
-            },
+        let charon = Charon::start("wrongpsk", &StrongswanSide::responder(ike, "aes128ccm8"));
+        let run = connect(
+            &our_factory(ike, "aes128ccm8", "not the right key"),
+            CHARON_PORT,
         );
-        let mut ep = UdpEndpoint::bind("127.0.0.1:0").unwrap();
-        let run = ep
-            .connect(
-                format!("127.0.0.1:{CHARON_PORT}").parse().unwrap(),
-                &our_factory(ike, "aes128ccm8", "not the right key"),
-                LinkIds {
-                    local: US,
-                    peer: CHARON,
-                },
-                Duration::from_secs(10),
-            )
-            .unwrap();
         let log = charon.log();
         assert_eq!(
             run.outcome(),
@@ -510,13 +524,8 @@ fn accept_from_charon(name: &str, ike: &str, certs: Option<&Pki>, factory: &Ikev
         let charon = Charon::start(
             name,
             &StrongswanSide {
-                ike_proposal: ike,
-                esp_proposal: "aes128ccm8",
-                psk: PSK,
                 certs,
-                // charon on 1500/14500 initiates to our NAT-T port: marker on every message.
-                ports: (1500, 14500, udp::NAT_T_PORT),
-                childless: "allow",
+                ..StrongswanSide::initiator(ike, "aes128ccm8")
             },
         );
         let t = Instant::now();
@@ -804,17 +813,7 @@ fn log_lines<'a>(log: &'a str, words: &[&str]) -> Vec<&'a str> {
 fn strongswan_responder_rekeys_initiated_by_us() {
     in_netns("strongswan_responder_rekeys_initiated_by_us", || {
         let (ike, esp) = ("aes128ccm8-prfsha256-ecp256", "aes128ccm8");
-        let charon = Charon::start(
-            "rekey-us",
-            &StrongswanSide {
-                ike_proposal: ike,
-                esp_proposal: esp,
-                psk: PSK,
-                certs: None,
-                ports: (CHARON_PORT, CHARON_NATT_PORT, 600),
-                childless: "allow",
-            },
-        );
+        let charon = Charon::start("rekey-us", &StrongswanSide::responder(ike, esp));
         let toml = format!(
             r#"psk = "{PSK}"
 ike_proposals = ["{ike}"]
@@ -910,14 +909,7 @@ fn strongswan_initiator_rekeys_and_terminates() {
         let ike = "aes128ccm8-prfsha256-ecp256";
         let charon = Charon::start(
             "rekey-charon",
-            &StrongswanSide {
-                ike_proposal: ike,
-                esp_proposal: "aes128ccm8",
-                psk: PSK,
-                certs: None,
-                ports: (1500, 14500, udp::NAT_T_PORT),
-                childless: "allow",
-            },
+            &StrongswanSide::initiator(ike, "aes128ccm8"),
         );
         let t = Instant::now();
         let mut ep = UdpEndpoint::bind(("127.0.0.1", udp::NAT_T_PORT)).unwrap();
@@ -1038,14 +1030,7 @@ fn strongswan_pfs_child_rekeys_both_ways() {
         let ike = "aes128ccm8-prfsha256-ecp256";
         let charon = Charon::start(
             "rekey-pfs",
-            &StrongswanSide {
-                ike_proposal: ike,
-                esp_proposal: "aes128ccm8-ecp256",
-                psk: PSK,
-                certs: None,
-                ports: (CHARON_PORT, CHARON_NATT_PORT, 600),
-                childless: "allow",
-            },
+            &StrongswanSide::responder(ike, "aes128ccm8-ecp256"),
         );
         let toml = format!(
             r#"psk = "{PSK}"
@@ -1141,29 +1126,8 @@ max_retransmits = 2
 "#
         );
         let factory = Ikev2Factory::new(Ikev2Config::from_toml(&toml).unwrap()).unwrap();
-        let charon = Charon::start(
-            "childless-us",
-            &StrongswanSide {
-                ike_proposal: ike,
-                esp_proposal: esp,
-                psk: PSK,
-                certs: None,
-                ports: (CHARON_PORT, CHARON_NATT_PORT, 600),
-                childless: "allow",
-            },
-        );
-        let mut ep = UdpEndpoint::bind("127.0.0.1:0").unwrap();
-        let run = ep
-            .connect(
-                format!("127.0.0.1:{CHARON_PORT}").parse().unwrap(),
-                &factory,
-                LinkIds {
-                    local: US,
-                    peer: CHARON,
-                },
-                Duration::from_secs(10),
-            )
-            .unwrap();
+        let charon = Charon::start("childless-us", &StrongswanSide::responder(ike, esp));
+        let run = connect(&factory, CHARON_PORT);
         let log = charon.log();
         assert!(
             matches!(run.outcome(), Some(Outcome::Success(sa)) if sa.keys_installed == 3),
@@ -1205,12 +1169,8 @@ fn strongswan_childless_initiator() {
         let charon = Charon::start(
             "childless-charon",
             &StrongswanSide {
-                ike_proposal: ike,
-                esp_proposal: "aes128ccm8",
-                psk: PSK,
-                certs: None,
-                ports: (1500, 14500, udp::NAT_T_PORT),
                 childless: "force",
+                ..StrongswanSide::initiator(ike, "aes128ccm8")
             },
         );
         let mut ep = UdpEndpoint::bind(("127.0.0.1", udp::NAT_T_PORT)).unwrap();
@@ -1269,5 +1229,51 @@ fn strongswan_childless_initiator() {
         // charon began the CREATE_CHILD_SA: its I→R key is our Receive key.
         assert!(theirs[0].0.starts_with(&ours[0].1), "{theirs:?} {ours:?}");
         assert!(theirs[0].1.starts_with(&ours[0].0), "{theirs:?} {ours:?}");
+    });
+}
+
+/// Our default identity, the EUI-64 as ID_KEY_ID (DECISIONS I3), is the ID_KEY_ID charon is
+/// configured to expect (`@#` and the EUI-64 in hex, in its connection and as an owner of the
+/// PSK), so charon picks the connection and the PSK by it.
+#[test]
+fn strongswan_responder_eui64_as_key_id() {
+    in_netns("strongswan_responder_eui64_as_key_id", || {
+        let (ike, esp) = ("aes128ccm8-prfsha256-ecp256", "aes128ccm8");
+        let toml = format!(
+            r#"psk = "{PSK}"
+ike_proposals = ["{ike}"]
+child_proposals = ["{esp}"]
+remote_id = "fqdn:responder.test"
+local_ts = ["10.154.11.1/32"]
+remote_ts = ["10.154.10.1/32"]
+retransmit_ms = 500
+max_retransmits = 2
+"#
+        );
+        let factory = Ikev2Factory::new(Ikev2Config::from_toml(&toml).unwrap()).unwrap();
+        let eui64 = format!("@#{}", hex::encode(US.0));
+        let charon = Charon::start(
+            "eui64",
+            &StrongswanSide {
+                our_id: &eui64,
+                ..StrongswanSide::responder(ike, esp)
+            },
+        );
+        let run = connect(&factory, CHARON_PORT);
+        let log = charon.log();
+        assert!(
+            matches!(run.outcome(), Some(Outcome::Success(_))),
+            "{run:?}\n{log}"
+        );
+        // charon prints a KEY_ID as colon-separated hex octets.
+        let shown: Vec<String> = US.0.iter().map(|b| format!("{b:02x}")).collect();
+        let shown = shown.join(":");
+        let auth = log_lines(&log, &["authentication of"]);
+        println!("charon: {auth:#?}");
+        let ours = format!("authentication of '{shown}' with pre-shared key successful");
+        assert!(auth.iter().any(|l| l.contains(&ours)), "{log}");
+        let (_, sas) = charon.swanctl(&["--list-sas"]);
+        println!("swanctl --list-sas:\n{sas}");
+        assert!(sas.contains(&shown) && sas.contains("INSTALLED"), "{sas}");
     });
 }
