@@ -176,7 +176,11 @@ fn bench(c: &mut Criterion) {
     let factory = |toml: &str| Ikev2Factory::new(Ikev2Config::from_toml(toml).unwrap()).unwrap();
     let responder = factory(CONFIG);
     let cases = [
-        ("ikev2_psk_p256_ccm8", factory(CONFIG), Floor::new(&rng, true)),
+        (
+            "ikev2_psk_p256_ccm8",
+            factory(CONFIG),
+            Floor::new(&rng, true),
+        ),
         (
             "ikev2_psk_p256_ccm8_childless",
             factory(CHILDLESS_INITIATOR),
