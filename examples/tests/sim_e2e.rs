@@ -163,3 +163,35 @@ fn ikev2_joins_over_mpx_and_its_child_sa_keys_protect_the_data() {
     // Four IKE messages per join at least (two requests, two responses).
     assert!(r.kmp_datagrams >= 40, "{r:?}");
 }
+
+/// With 6TSCH broadcast keys (DECISIONS I26) every join still completes: each PIB takes the
+/// peer's K_i as a mode-3 receive key and its own K_i as its transmit key (a refused install
+/// would fail the join), and the key log shows them with their index.
+#[test]
+fn ikev2_with_broadcast_keys_joins_and_the_pib_takes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let keylog = dir.path().join("keys.txt");
+    let c = "psk = \"kmp-sim shared secret\"\nbroadcast_key = true\n".to_string();
+    let r = sim(SimOptions {
+        nodes: 5,
+        kmp: "ikev2".into(),
+        seed: 4,
+        keylog: Some(keylog.clone()),
+        gateway_config: Some(c.clone()),
+        node_config: Some(c),
+        ..SimOptions::default()
+    });
+    assert_complete(&r, 5, 3);
+    let log = std::fs::read_to_string(&keylog).unwrap();
+    println!("{log}");
+    // The key log has each distinct key once: two pairwise keys per link (index 0), and the
+    // broadcast keys (index 1). Here the nodes share one factory, as one process would, so
+    // they share one K_i: two broadcast keys, the gateway's and the nodes'.
+    let index = |i: &str| {
+        log.lines()
+            .filter(|l| l.contains(&format!(",\"{i}\",")))
+            .count()
+    };
+    assert_eq!(index("0"), 5 * 2, "{log}");
+    assert_eq!(index("1"), 2, "{log}");
+}

@@ -19,6 +19,9 @@
 //! dpd_secs = 30                       # liveness check when idle this long (0: off; I12)
 //! childless = "allow"                 # RFC 6023: "allow" (default), "force" or "never" (I25);
 //!                                     # "force" with child_proposals = [] makes an IKE SA only
+//! broadcast_key = true                # send our 6TSCH broadcast key K_i in IKE_AUTH (I26)
+//! broadcast_key_index = 1             # its key index (key identifier mode 3, source: our EUI-64)
+//! broadcast_key_hex = "…"             # a provisioned K_i; default: random per process
 //! ```
 //!
 //! Public-key authentication (DECISIONS I20–I23) replaces `psk`:
@@ -320,6 +323,41 @@ struct Raw {
     peer_raw_key: Option<String>,
     signature: Option<String>,
     childless: Option<String>,
+    #[serde(default)]
+    broadcast_key: bool,
+    broadcast_key_index: Option<u8>,
+    broadcast_key_hex: Option<String>,
+}
+
+fn broadcast_key(
+    on: bool,
+    index: Option<u8>,
+    hex: Option<&str>,
+) -> Result<Option<BroadcastKey>, SessionError> {
+    if !on && hex.is_none() {
+        if index.is_some() {
+            return Err(bad("broadcast_key_index needs broadcast_key = true".into()));
+        }
+        return Ok(None);
+    }
+    let index = index.unwrap_or(1);
+    if index == 0 {
+        return Err(bad("broadcast_key_index must be 1..=255".into()));
+    }
+    let key = match hex {
+        None => None,
+        Some(h) => {
+            let k = hex_decode(h).ok_or_else(|| bad("broadcast_key_hex: not hex".into()))?;
+            if k.len() != 16 {
+                return Err(bad(format!(
+                    "broadcast_key_hex: {} octets, an 802.15.4 key has 16",
+                    k.len()
+                )));
+            }
+            Some(Arc::new(SecretBytes::new(k)))
+        }
+    };
+    Ok(Some(BroadcastKey { index, key }))
 }
 
 fn read_file(what: &str, path: &str) -> Result<Vec<u8>, SessionError> {
@@ -421,6 +459,30 @@ pub enum Profile {
     },
 }
 
+/// The private-use status notify that carries a node's broadcast key K_i inside IKE_AUTH (data:
+/// key index, then the 16-octet key; DECISIONS I26).
+pub const BROADCAST_KEY_NOTIFY: u16 = 40961;
+
+/// Our 6TSCH broadcast key K_i (6TSCH security framework R2-7, R2-8): the 802.15.4 key that
+/// protects the broadcast frames we originate, named by key identifier mode 3 with our EUI-64
+/// as key source and `index`. Sent to every peer inside IKE_AUTH; each peer sends its own.
+#[derive(Clone)]
+pub struct BroadcastKey {
+    /// The key index (1–255; 0 is reserved in 802.15.4).
+    pub index: u8,
+    /// The key; `None` in a configuration: [`crate::session::Ikev2Factory::new`] draws one.
+    pub key: Option<Arc<SecretBytes>>,
+}
+
+impl std::fmt::Debug for BroadcastKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BroadcastKey")
+            .field("index", &self.index)
+            .field("key", &self.key.as_ref().map(|_| "<secret>"))
+            .finish()
+    }
+}
+
 /// Childless IKE SA initiation (RFC 6023, DECISIONS I25), in strongSwan's terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Childless {
@@ -510,6 +572,8 @@ pub struct Ikev2Config {
     pub pfs: bool,
     /// Childless IKE SA initiation (RFC 6023).
     pub childless: Childless,
+    /// Our broadcast key, sent to the peer in IKE_AUTH; `None`: neither sent nor accepted.
+    pub broadcast_key: Option<BroadcastKey>,
     /// Public-key credentials (`auth = "pubkey"`); when set they are used instead of the PSK.
     pub pubkey: Option<Arc<PublicKeyAuth>>,
     /// The wall-clock time at which the peer's certificates are checked; `None` (the default,
@@ -543,6 +607,7 @@ impl std::fmt::Debug for Ikev2Config {
             .field("dpd", &self.dpd)
             .field("pfs", &self.pfs)
             .field("childless", &self.childless)
+            .field("broadcast_key", &self.broadcast_key)
             .field("profile", &self.profile)
             .field("pubkey", &self.pubkey)
             .field("validation_time", &self.validation_time)
@@ -632,6 +697,11 @@ impl Ikev2Config {
                 .then(|| Duration::from_secs(raw.rekey_ike_after_secs)),
             dpd: (raw.dpd_secs > 0).then(|| Duration::from_secs(raw.dpd_secs)),
             pfs: raw.pfs,
+            broadcast_key: broadcast_key(
+                raw.broadcast_key,
+                raw.broadcast_key_index,
+                raw.broadcast_key_hex.as_deref(),
+            )?,
             childless: match raw.childless.as_deref().unwrap_or("allow") {
                 "allow" => Childless::Allow,
                 "force" => Childless::Force,

@@ -15,13 +15,17 @@
 //!   begun by timers (`rekey_child_after_secs`, `rekey_ike_after_secs`) or by the peer, and
 //!   liveness checks after `dpd_secs` of silence (DECISIONS I10–I13); a second child SA is
 //!   refused with NO_ADDITIONAL_SAS.
+//! - **Childless IKE SAs** (RFC 6023, `childless`, DECISIONS I25): announced by the responder,
+//!   used by a `force` initiator, whose child SA then comes in its own CREATE_CHILD_SA.
+//! - **Broadcast keys** (`broadcast_key`, DECISIONS I26): each side's 6TSCH K_i travels in
+//!   IKE_AUTH and becomes the peer's mode-3 group receive key for that originator.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
 use kmp_api::primitives::MacStatus;
 use kmp_api::rng::RngHandle;
-use kmp_api::security::KeyIdentifier;
+use kmp_api::security::{KeyIdentifier, KeySource};
 use kmp_api::session::{
     Action, EstablishedSa, FailureReason, KeyDirection, KeyInstall, KeyScope, KmpFactory,
     KmpSession, LinkKey, Outcome, Role, SecretBytes, SessionContext, SessionError, UpperLayerSa,
@@ -30,8 +34,8 @@ use kmp_api::{ExtendedAddress, Instant, KmpId};
 
 use crate::auth::{self, PeerInit, SignedData};
 use crate::config::{
-    ChildProposal, Childless, IdentityConfig, IkeProposal, Ikev2Config, Profile,
-    ROUTING_PROTOCOL_NOTIFY,
+    BROADCAST_KEY_NOTIFY, ChildProposal, Childless, IdentityConfig, IkeProposal, Ikev2Config,
+    Profile, ROUTING_PROTOCOL_NOTIFY,
 };
 use crate::crypto::{
     DhGroup, DhPrivate, EncrAlg, IkeSaKeys, IntegAlg, PrfAlg, SkCipher, child_keymat,
@@ -490,6 +494,8 @@ pub struct Ikev2Session {
     finished: bool,
     /// What the peer's IKE_SA_INIT said about signature authentication.
     peer_init: PeerInit,
+    /// Link keys and SAs handed to the PIB so far (for KMP-FINISHED).
+    installed: usize,
 }
 
 /// An error while building an encrypted message: the codec's or the cipher's.
@@ -529,6 +535,7 @@ impl Ikev2Session {
             deadline: None,
             finished: false,
             peer_init: PeerInit::default(),
+            installed: 0,
         }
     }
 
@@ -542,6 +549,49 @@ impl Ikev2Session {
         let mut n = vec![0u8; self.cfg.nonce_len];
         self.rng.fill(&mut n)?;
         Ok(n)
+    }
+
+    /// Hands keys to the PIB, counting them for KMP-FINISHED.
+    fn install(&mut self, k: KeyInstall) {
+        self.installed += k.link_keys.len() + k.upper_layer_sas.len();
+        self.actions.push_back(Action::InstallKeys(k));
+    }
+
+    /// Our broadcast key K_i as the status notify that carries it inside IKE_AUTH (DECISIONS
+    /// I26), if configured.
+    fn broadcast_key_notify(&self) -> Option<Payload> {
+        let b = self.cfg.broadcast_key.as_ref()?;
+        let key = b.key.as_ref()?;
+        let mut data = Vec::with_capacity(17);
+        data.push(b.index);
+        data.extend_from_slice(key.expose());
+        Some(notify_payload(BROADCAST_KEY_NOTIFY, data))
+    }
+
+    /// The peer's broadcast key from its IKE_AUTH, as the receive key of the broadcast frames
+    /// it originates (key identifier mode 3: its EUI-64 and the index). `Ok(None)`: it sent
+    /// none, or we do not use broadcast keys; `Err`: a malformed one.
+    fn peer_broadcast_key(&self, inner: &[Payload]) -> Result<Option<LinkKey>, SessionError> {
+        if self.cfg.broadcast_key.is_none() {
+            return Ok(None);
+        }
+        let Some(n) = find_notify(inner, BROADCAST_KEY_NOTIFY) else {
+            return Ok(None);
+        };
+        match n.data.split_first() {
+            Some((&index, key)) if index != 0 && key.len() == 16 => Ok(Some(LinkKey {
+                key: SecretBytes::from_slice(key),
+                lookup: KeyIdentifier::SourceIndex(KeySource::Eight(self.peer.0), index),
+                scope: KeyScope::Group,
+                direction: KeyDirection::Receive,
+                min_security_level: self.cfg.min_security_level,
+                lifetime: self.cfg.key_lifetime,
+            })),
+            _ => Err(SessionError::Malformed(format!(
+                "broadcast key notify of {} octets (index 1-255 and 16 key octets)",
+                n.data.len()
+            ))),
+        }
     }
 
     fn fail(&mut self, reason: FailureReason) {
@@ -912,6 +962,7 @@ impl Ikev2Session {
         inner.extend_from_slice(cert_auth);
         inner.extend(auth::certreq(self.cfg.pubkey.as_deref()));
         inner.extend_from_slice(auth_p);
+        inner.extend(self.broadcast_key_notify());
         let child_spi = if childless {
             None
         } else {
@@ -1030,12 +1081,19 @@ impl Ikev2Session {
                 Some((child, (child_spi, spi_r)))
             }
         };
+        let broadcast = match self.peer_broadcast_key(&inner) {
+            Ok(b) => b,
+            Err(e) => {
+                self.fail(FailureReason::ProtocolViolation(e.to_string()));
+                return Ok(());
+            }
+        };
         let State::AuthSent { sa, .. } = std::mem::replace(&mut self.state, State::Closed) else {
             return Err(internal("state"));
         };
         self.outstanding = None;
         // The child SA's keys do not depend on the request IDs; the next request is ours.
-        self.establish(now, sa, child)
+        self.establish(now, sa, child, broadcast)
     }
 
     // ----- responder -----
@@ -1205,6 +1263,22 @@ impl Ikev2Session {
             self.fail(FailureReason::AuthenticationFailed);
             return Ok(());
         }
+        let broadcast = match self.peer_broadcast_key(&inner) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(peer = %self.peer, error = %e, "IKE_AUTH: malformed broadcast key");
+                let reply = self.seal(
+                    sa,
+                    ExchangeType::IkeAuth,
+                    true,
+                    1,
+                    &[notify_payload(notify::INVALID_SYNTAX, vec![])],
+                )?;
+                self.send_response(1, reply);
+                self.fail(FailureReason::ProtocolViolation(e.to_string()));
+                return Ok(());
+            }
+        };
         let State::InitAnswered { childless, .. } = &self.state else {
             return Err(internal("state"));
         };
@@ -1270,9 +1344,11 @@ impl Ikev2Session {
         };
         let id = self.our_id();
         let our_auth = self.auth_payloads(sa, false, response, &id)?;
-        // IDr, [CERT+], AUTH, then the child SA's SA, TSi, TSr (none when childless).
+        // IDr, [CERT+], AUTH, [our broadcast key], then the child SA's SA, TSi, TSr (none when
+        // childless).
         let mut inner = vec![Payload::IdR(id)];
         inner.extend(our_auth);
+        inner.extend(self.broadcast_key_notify());
         let child = match offer {
             None => None,
             Some(((number, child, spi_i), narrowed)) => {
@@ -1291,7 +1367,7 @@ impl Ikev2Session {
         else {
             return Err(internal("state"));
         };
-        self.establish(now, sa, child)
+        self.establish(now, sa, child, broadcast)
     }
 
     // ----- both -----
@@ -1345,12 +1421,14 @@ impl Ikev2Session {
 
     /// Derives the child SA's keys, hands them to the PIB and reports success. `child`: the
     /// proposal and SPIs (initiator's, responder's); `None` for a childless IKE SA (RFC 6023),
-    /// which installs no link keys (under RKMP: only the RKMP SA's record).
+    /// which installs no link keys (under RKMP: only the RKMP SA's record). `broadcast`: the
+    /// peer's broadcast key, installed with the link keys; ours is installed as our own.
     fn establish(
         &mut self,
         now: Instant,
         sa: Box<IkeSa>,
         child: Option<(ChildProposal, ChildSpis)>,
+        broadcast: Option<LinkKey>,
     ) -> Result<(), SessionError> {
         let mut link_keys = Vec::new();
         let mut upper_layer_sas = Vec::new();
@@ -1386,13 +1464,36 @@ impl Ikev2Session {
                 })
             }
         };
+        link_keys.extend(broadcast);
         if !link_keys.is_empty() || !upper_layer_sas.is_empty() {
-            self.actions.push_back(Action::InstallKeys(KeyInstall {
+            self.install(KeyInstall {
                 owner: self.cfg.kmp_id(),
                 peer: self.peer,
                 link_keys,
                 upper_layer_sas,
-            }));
+            });
+        }
+        // Our own K_i protects what we broadcast to every peer: it is installed for us, not for
+        // this peer, so that ending this IKE SA leaves it in place (replacing it with itself
+        // when another session already installed it).
+        if let Some(key) = self.cfg.broadcast_key.as_ref().and_then(|b| {
+            b.key
+                .as_ref()
+                .map(|k| (b.index, SecretBytes::from_slice(k.expose())))
+        }) {
+            self.install(KeyInstall {
+                owner: self.cfg.kmp_id(),
+                peer: self.local,
+                link_keys: vec![LinkKey {
+                    key: key.1,
+                    lookup: KeyIdentifier::SourceIndex(KeySource::Eight(self.local.0), key.0),
+                    scope: KeyScope::Group,
+                    direction: KeyDirection::Transmit,
+                    min_security_level: self.cfg.min_security_level,
+                    lifetime: None,
+                }],
+                upper_layer_sas: vec![],
+            });
         }
         // A childless initiator with child proposals makes its child SA next (RFC 6023 §4);
         // the join succeeds once that is done, since the child SA's keys are what it is for.
@@ -1416,24 +1517,17 @@ impl Ikev2Session {
         }
     }
 
-    /// KMP-FINISHED with success, counting what the established SAs handed to the PIB.
+    /// KMP-FINISHED with success, counting what the session handed to the PIB.
     fn report_success(&mut self) {
-        let State::Established { sa, child, .. } = &self.state else {
+        let State::Established { sa, .. } = &self.state else {
             return;
-        };
-        let keys_installed = match (&self.cfg.profile, child) {
-            // Two link keys and the child SA's record.
-            (Profile::Ikev2, Some(_)) => 3,
-            (Profile::Ikev2, None) => 0,
-            // The RKMP SA's record and the routing SA's.
-            (Profile::Rkmp { .. }, c) => 1 + usize::from(c.is_some()),
         };
         self.actions
             .push_back(Action::Finished(Outcome::Success(EstablishedSa {
                 peer: self.peer,
                 session_id: session_id_of(sa),
                 lifetime: self.cfg.key_lifetime,
-                keys_installed,
+                keys_installed: self.installed,
             })));
         self.finished = true;
     }
@@ -1779,9 +1873,16 @@ impl std::fmt::Debug for Ikev2Factory {
 
 impl Ikev2Factory {
     /// A factory for `cfg`; the cookie secret comes from the OS.
-    pub fn new(cfg: Ikev2Config) -> Result<Ikev2Factory, SessionError> {
+    pub fn new(mut cfg: Ikev2Config) -> Result<Ikev2Factory, SessionError> {
+        let rng = RngHandle::os();
         let mut cookie_secret = [0u8; 32];
-        RngHandle::os().fill(&mut cookie_secret)?;
+        rng.fill(&mut cookie_secret)?;
+        // Our broadcast key, unless provisioned: one per process, the same for every peer.
+        if let Some(b) = cfg.broadcast_key.as_mut().filter(|b| b.key.is_none()) {
+            let mut k = vec![0u8; 16];
+            rng.fill(&mut k)?;
+            b.key = Some(Arc::new(SecretBytes::new(k)));
+        }
         Ok(Ikev2Factory {
             cfg: Arc::new(cfg),
             cookie_secret,
@@ -2719,12 +2820,12 @@ impl Ikev2Session {
                 };
                 let Some(old) = child.replace(new) else {
                     // The first child SA of our childless IKE SA: the exchange is complete.
-                    self.actions.push_back(Action::InstallKeys(KeyInstall {
+                    self.install(KeyInstall {
                         owner: self.cfg.kmp_id(),
                         peer: self.peer,
                         link_keys,
                         upper_layer_sas: vec![record],
-                    }));
+                    });
                     self.report_success();
                     tracing::info!(peer = %self.peer, "first child SA created");
                     return Ok(());
@@ -2932,5 +3033,48 @@ mod rekey_tests {
             answer_notify(&i, &reply[0]),
             Some(notify::NO_ADDITIONAL_SAS)
         );
+    }
+
+    #[test]
+    fn a_broadcast_key_notify_must_hold_an_index_and_16_octets() {
+        let cfg = Ikev2Config::from_toml(
+            "psk = \"a shared secret for the test\"\nbroadcast_key = true\n",
+        )
+        .unwrap();
+        let ctx = SessionContext {
+            local: A,
+            peer: B,
+            role: Role::Initiator,
+            rng: RngHandle::seeded(1),
+            now: Instant::ZERO,
+            open_responder_sessions: 0,
+        };
+        let s = Ikev2Session::new(Arc::new(cfg), &ctx);
+        let with = |data: Vec<u8>| vec![notify_payload(BROADCAST_KEY_NOTIFY, data)];
+        let mut good = vec![7];
+        good.extend([0x42; 16]);
+        let k = s.peer_broadcast_key(&with(good)).unwrap().unwrap();
+        assert_eq!(
+            k.lookup,
+            KeyIdentifier::SourceIndex(KeySource::Eight(B.0), 7)
+        );
+        assert_eq!(
+            (k.scope, k.direction),
+            (KeyScope::Group, KeyDirection::Receive)
+        );
+        assert_eq!(k.key.expose(), &[0x42; 16]);
+        for bad in [vec![], vec![7], vec![7; 16], vec![7; 18], {
+            let mut v = vec![0];
+            v.extend([1; 16]);
+            v
+        }] {
+            assert!(s.peer_broadcast_key(&with(bad.clone())).is_err(), "{bad:?}");
+        }
+        assert!(s.peer_broadcast_key(&[]).unwrap().is_none());
+        // Without broadcast keys of our own we take none.
+        let plain = session(Role::Initiator, 2);
+        let mut good = vec![7];
+        good.extend([0x42; 16]);
+        assert!(plain.peer_broadcast_key(&with(good)).unwrap().is_none());
     }
 }

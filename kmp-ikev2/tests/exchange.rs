@@ -1001,3 +1001,90 @@ fn child_proposals_may_be_empty_only_with_childless_force() {
     let err = Ikev2Config::from_toml(&format!("{PSK}childless = \"sometimes\"\n")).unwrap_err();
     assert!(err.to_string().contains("sometimes"), "{err}");
 }
+
+/// 6TSCH R2-7/R2-8 (DECISIONS I26): each side sends its broadcast key K_i inside IKE_AUTH; the
+/// peer installs it as the receive key of the broadcast frames that side originates (mode 3,
+/// key source its EUI-64), and each side installs its own as its transmit key, for itself.
+#[test]
+fn broadcast_keys_are_exchanged_in_ike_auth_and_installed_per_originator() {
+    use kmp_api::security::{KeyIdentifier, KeySource};
+    use kmp_api::session::KeyScope;
+    let ic = format!("{PSK}broadcast_key = true\n");
+    let rc = format!(
+        "{PSK}broadcast_key_index = 2\nbroadcast_key_hex = \"000102030405060708090a0b0c0d0e0f\"\n"
+    );
+    let mut p = Pair::new(&ic, &rc);
+    p.run();
+    // Two link keys, the child SA's record, the peer's broadcast key; then our own.
+    assert_eq!(outcome_keys(&p.is), 5);
+    assert_eq!(outcome_keys(&p.rs), 5);
+    let group = |side: &Side, peer: ExtendedAddress, d: KeyDirection| -> (KeyIdentifier, Vec<u8>) {
+        let k = side
+            .installs
+            .iter()
+            .filter(|k| k.peer == peer)
+            .flat_map(|k| &k.link_keys)
+            .find(|l| l.scope == KeyScope::Group && l.direction == d)
+            .unwrap();
+        (k.lookup, k.key.expose().to_vec())
+    };
+    let r_key = (0u8..16).collect::<Vec<_>>();
+    // The initiator receives R's broadcasts with R's key, named by R's EUI-64 and index 2.
+    assert_eq!(
+        group(&p.is, R, KeyDirection::Receive),
+        (
+            KeyIdentifier::SourceIndex(KeySource::Eight(R.0), 2),
+            r_key.clone()
+        )
+    );
+    // The responder transmits with it, installed for itself.
+    assert_eq!(
+        group(&p.rs, R, KeyDirection::Transmit),
+        (KeyIdentifier::SourceIndex(KeySource::Eight(R.0), 2), r_key)
+    );
+    // The initiator's random K_i, index 1, the other way round.
+    let (lookup, i_key) = group(&p.is, I, KeyDirection::Transmit);
+    assert_eq!(lookup, KeyIdentifier::SourceIndex(KeySource::Eight(I.0), 1));
+    assert_eq!(
+        group(&p.rs, I, KeyDirection::Receive),
+        (lookup, i_key.clone())
+    );
+    assert_ne!(i_key, vec![0; 16]);
+    // Deleting the IKE SA removes what was installed for the peer, not our own K_i.
+    p.i.delete(p.now);
+    let mut w = vec![];
+    drain(p.i.as_mut(), &mut p.is, &mut w);
+    p.deliver_to_r(&w[0]);
+    for (side, peer) in [(&p.is, R), (&p.rs, I)] {
+        assert_eq!(side.removed.len(), 1);
+        assert_eq!(side.removed[0].peer, peer);
+    }
+    // A side without broadcast keys neither sends one nor takes the peer's.
+    let mut q = Pair::new(PSK, &rc);
+    q.run();
+    assert_eq!(outcome_keys(&q.is), 3);
+    assert_eq!(outcome_keys(&q.rs), 4, "its own K_i, not the peer's");
+    assert!(
+        q.is.installs
+            .iter()
+            .all(|k| k.link_keys.iter().all(|l| l.scope != KeyScope::Group))
+    );
+    // And a responder without them ignores the initiator's.
+    let mut q = Pair::new(&ic, PSK);
+    q.run();
+    assert_eq!(outcome_keys(&q.rs), 3);
+    assert_eq!(outcome_keys(&q.is), 4, "its own K_i still goes to its PIB");
+}
+
+#[test]
+fn broadcast_key_configuration_errors_are_clear() {
+    for (toml, says) in [
+        ("broadcast_key_index = 3\n", "broadcast_key = true"),
+        ("broadcast_key = true\nbroadcast_key_index = 0\n", "1..=255"),
+        ("broadcast_key_hex = \"0011\"\n", "16"),
+        ("broadcast_key_hex = \"zz\"\n", "not hex"),
+    ] {
+        let err = Ikev2Config::from_toml(&format!("{PSK}{toml}")).unwrap_err();
+        assert!(err.to_string().contains(says), "{toml}: {err}");
+    }
+}
