@@ -1252,31 +1252,19 @@ impl Ikev2Session {
         let id_ok = self.peer_id_ok(idi);
         if !id_ok || !self.auth_ok(now, sa, true, request, idi, &inner) {
             tracing::warn!(peer = %self.peer, id_ok, "IKE_AUTH: the initiator's ID or AUTH does not verify");
-            let reply = self.seal(
-                sa,
-                ExchangeType::IkeAuth,
-                true,
-                1,
-                &[notify_payload(notify::AUTHENTICATION_FAILED, vec![])],
-            )?;
-            self.send_response(1, reply);
-            self.fail(FailureReason::AuthenticationFailed);
-            return Ok(());
+            return self.refuse_ike_auth(
+                notify::AUTHENTICATION_FAILED,
+                FailureReason::AuthenticationFailed,
+            );
         }
         let broadcast = match self.peer_broadcast_key(&inner) {
             Ok(b) => b,
             Err(e) => {
                 tracing::warn!(peer = %self.peer, error = %e, "IKE_AUTH: malformed broadcast key");
-                let reply = self.seal(
-                    sa,
-                    ExchangeType::IkeAuth,
-                    true,
-                    1,
-                    &[notify_payload(notify::INVALID_SYNTAX, vec![])],
-                )?;
-                self.send_response(1, reply);
-                self.fail(FailureReason::ProtocolViolation(e.to_string()));
-                return Ok(());
+                return self.refuse_ike_auth(
+                    notify::INVALID_SYNTAX,
+                    FailureReason::ProtocolViolation(e.to_string()),
+                );
             }
         };
         let State::InitAnswered { childless, .. } = &self.state else {
@@ -1289,16 +1277,8 @@ impl Ikev2Session {
         } else if self.cfg.childless == Childless::Force {
             // `force`: only childless initiation is accepted (strongSwan's meaning).
             tracing::warn!(peer = %self.peer, "childless = force: IKE_AUTH with a child SA refused");
-            let reply = self.seal(
-                sa,
-                ExchangeType::IkeAuth,
-                true,
-                1,
-                &[notify_payload(notify::NO_PROPOSAL_CHOSEN, vec![])],
-            )?;
-            self.send_response(1, reply);
-            self.fail(FailureReason::NegotiationFailed);
-            return Ok(());
+            return self
+                .refuse_ike_auth(notify::NO_PROPOSAL_CHOSEN, FailureReason::NegotiationFailed);
         } else {
             let chosen = sa_p.and_then(|s| {
                 s.proposals.iter().find_map(|p| {
@@ -1326,16 +1306,7 @@ impl Ikev2Session {
                 (Some(chosen), None) => Some((chosen, narrowed)),
                 (_, code) => {
                     let code = code.unwrap_or(notify::NO_PROPOSAL_CHOSEN);
-                    let reply = self.seal(
-                        sa,
-                        ExchangeType::IkeAuth,
-                        true,
-                        1,
-                        &[notify_payload(code, vec![])],
-                    )?;
-                    self.send_response(1, reply);
-                    self.fail(FailureReason::NegotiationFailed);
-                    return Ok(());
+                    return self.refuse_ike_auth(code, FailureReason::NegotiationFailed);
                 }
             }
         };
@@ -1368,6 +1339,23 @@ impl Ikev2Session {
             return Err(internal("state"));
         };
         self.establish(now, sa, child, broadcast)
+    }
+
+    /// Answers the IKE_AUTH request with an error notify and fails the exchange.
+    fn refuse_ike_auth(&mut self, code: u16, reason: FailureReason) -> Result<(), SessionError> {
+        let State::InitAnswered { sa, .. } = &self.state else {
+            return Err(internal("state"));
+        };
+        let reply = self.seal(
+            sa,
+            ExchangeType::IkeAuth,
+            true,
+            1,
+            &[notify_payload(code, vec![])],
+        )?;
+        self.send_response(1, reply);
+        self.fail(reason);
+        Ok(())
     }
 
     // ----- both -----

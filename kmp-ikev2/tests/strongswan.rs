@@ -311,8 +311,13 @@ impl Drop for Charon {
 }
 
 fn our_factory(ike: &str, esp: &str, psk: &str) -> Ikev2Factory {
+    our_factory_with(ike, esp, psk, "")
+}
+
+/// Our initiator's configuration with `extra` TOML lines.
+fn our_factory_with(ike: &str, esp: &str, psk: &str, extra: &str) -> Ikev2Factory {
     let toml = format!(
-        r#"psk = "{psk}"
+        r#"{extra}psk = "{psk}"
 ike_proposals = ["{ike}"]
 child_proposals = ["{esp}"]
 local_id = "fqdn:initiator.test"
@@ -1112,20 +1117,7 @@ pfs = true
 fn strongswan_responder_childless_initiation_by_us() {
     in_netns("strongswan_responder_childless_initiation_by_us", || {
         let (ike, esp) = ("aes128ccm8-prfsha256-ecp256", "aes128ccm8");
-        let toml = format!(
-            r#"psk = "{PSK}"
-ike_proposals = ["{ike}"]
-child_proposals = ["{esp}"]
-childless = "force"
-local_id = "fqdn:initiator.test"
-remote_id = "fqdn:responder.test"
-local_ts = ["10.154.11.1/32"]
-remote_ts = ["10.154.10.1/32"]
-retransmit_ms = 500
-max_retransmits = 2
-"#
-        );
-        let factory = Ikev2Factory::new(Ikev2Config::from_toml(&toml).unwrap()).unwrap();
+        let factory = our_factory_with(ike, esp, PSK, "childless = \"force\"\n");
         let charon = Charon::start("childless-us", &StrongswanSide::responder(ike, esp));
         let run = connect(&factory, CHARON_PORT);
         let log = charon.log();
