@@ -3,3 +3,5 @@
 //! (RFC 5931); sans-IO, shared by IEEE 802.1X (`kmp-mka`) and PANA.
 
 #![forbid(unsafe_code)]
+
+pub mod tls;

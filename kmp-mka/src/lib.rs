@@ -3,3 +3,7 @@
 //! and group-key handshake (KMP ID 7) as Wi-SUN FAN sends them.
 
 #![forbid(unsafe_code)]
+
+pub mod eapol;
+pub mod handshake;
+pub mod mka;
