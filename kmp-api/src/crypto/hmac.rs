@@ -2,6 +2,8 @@
 //!
 //! HMAC-SHA-1 is the MIKEY MAC and PRF core (RFC 3830 §4.1); HMAC-SHA-256/384 are the IKEv2,
 //! HIPv2 and PANA PRFs. Keys may have any length, empty included (RFC 2104 §2).
+//!
+//! MD5 and HMAC-MD5 (RFC 1321, RFC 2104) are here only for RADIUS (RFC 2865, RFC 3579, RFC 2548).
 
 use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
@@ -220,6 +222,86 @@ pub fn hmac_sha384(key: &[u8], data: &[u8]) -> Result<[u8; SHA384_LEN], CryptoEr
     hmac_sha384_parts(key, &[data])
 }
 
+/// MD5 digest length (RFC 1321).
+pub const MD5_LEN: usize = 16;
+
+/// MD5 block length (RFC 1321 §3.4): the HMAC key block.
+const MD5_BLOCK: usize = 64;
+
+/// MD5 (RFC 1321) of the concatenation of `parts`.
+///
+/// Only for protocols that mandate it (RADIUS: Response Authenticator, RFC 2865 §3; MS-MPPE key
+/// hiding, RFC 2548 §2.4.2), never as a new design choice. `openssl::sha` has no MD5 context,
+/// so this goes through the EVP interface; OpenSSL 3 can refuse MD5 (FIPS provider only), which
+/// comes back as [`CryptoError::Library`].
+pub fn md5_parts(parts: &[&[u8]]) -> Result<[u8; MD5_LEN], CryptoError> {
+    let mut h = openssl::hash::Hasher::new(MessageDigest::md5())?;
+    for part in parts {
+        h.update(part)?;
+    }
+    let mut d = h.finish()?;
+    let mut out = [0u8; MD5_LEN];
+    if d.len() != MD5_LEN {
+        return Err(CryptoError::Length {
+            what: "MD5 digest",
+            len: d.len(),
+        });
+    }
+    out.copy_from_slice(&d);
+    d.zeroize();
+    Ok(out)
+}
+
+/// MD5 (RFC 1321) of `data`; see [`md5_parts`].
+pub fn md5(data: &[u8]) -> Result<[u8; MD5_LEN], CryptoError> {
+    md5_parts(&[data])
+}
+
+/// HMAC-MD5 (RFC 2104) of the concatenation of `parts`: the RADIUS Message-Authenticator
+/// (RFC 3579 §3.2). Built like [`hmac_with`] (K0 padded or hashed to the 64-octet block), over
+/// [`md5_parts`] since MD5 has no `openssl::sha` context; our copies of the key, the pads and
+/// the inner digest are zeroized.
+pub fn hmac_md5_parts(key: &[u8], parts: &[&[u8]]) -> Result<[u8; MD5_LEN], CryptoError> {
+    let mut k0 = [0u8; MD5_BLOCK];
+    if key.len() > MD5_BLOCK {
+        let mut hk = md5(key)?;
+        k0[..MD5_LEN].copy_from_slice(&hk);
+        hk.zeroize();
+    } else {
+        k0[..key.len()].copy_from_slice(key);
+    }
+    let mut pad = [0u8; MD5_BLOCK];
+    for (p, k) in pad.iter_mut().zip(&k0) {
+        *p = k ^ 0x36;
+    }
+    let mut inner_parts: Vec<&[u8]> = Vec::with_capacity(parts.len() + 1);
+    inner_parts.push(&pad);
+    inner_parts.extend_from_slice(parts);
+    let inner = md5_parts(&inner_parts);
+    drop(inner_parts);
+    let mut inner = match inner {
+        Ok(d) => d,
+        Err(e) => {
+            k0.zeroize();
+            pad.zeroize();
+            return Err(e);
+        }
+    };
+    for (p, k) in pad.iter_mut().zip(&k0) {
+        *p = k ^ 0x5c;
+    }
+    let out = md5_parts(&[&pad, &inner]);
+    k0.zeroize();
+    pad.zeroize();
+    inner.zeroize();
+    out
+}
+
+/// HMAC-MD5 of `data` (RFC 2104, RFC 2202 vectors); see [`hmac_md5_parts`].
+pub fn hmac_md5(key: &[u8], data: &[u8]) -> Result<[u8; MD5_LEN], CryptoError> {
+    hmac_md5_parts(key, &[data])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,6 +422,77 @@ mod tests {
         assert_eq!(
             hmac_sha256(b"", b"").unwrap().to_vec(),
             h("b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad")
+        );
+    }
+
+    // RFC 1321 §A.5 test suite.
+    #[test]
+    fn rfc1321_md5() {
+        for (input, digest) in [
+            ("", "d41d8cd98f00b204e9800998ecf8427e"),
+            ("a", "0cc175b9c0f1b6a831c399e269772661"),
+            ("abc", "900150983cd24fb0d6963f7d28e17f72"),
+            ("message digest", "f96b697d7cb7938d525a2f31aaf161d0"),
+            (
+                "abcdefghijklmnopqrstuvwxyz",
+                "c3fcd3d76192e4007dfb496cca67e13b",
+            ),
+            (
+                "12345678901234567890123456789012345678901234567890123456789012345678901234567890",
+                "57edf4a22be3c955ac49da2e2107b67a",
+            ),
+        ] {
+            assert_eq!(
+                md5(input.as_bytes()).unwrap().to_vec(),
+                h(digest),
+                "{input:?}"
+            );
+        }
+        assert_eq!(
+            md5_parts(&[b"a", b"", b"bc"]).unwrap(),
+            md5(b"abc").unwrap()
+        );
+    }
+
+    // RFC 2202 §2 test cases 1, 2, 3, 6 and 7 (HMAC-MD5; 6 and 7 have keys longer than the
+    // block).
+    #[test]
+    fn rfc2202_hmac_md5() {
+        assert_eq!(
+            hmac_md5(&[0x0b; 16], b"Hi There").unwrap().to_vec(),
+            h("9294727a3638bb1c13f48ef8158bfc9d")
+        );
+        assert_eq!(
+            hmac_md5(b"Jefe", b"what do ya want for nothing?")
+                .unwrap()
+                .to_vec(),
+            h("750c783e6ab0b503eaa86e310a5db738")
+        );
+        assert_eq!(
+            hmac_md5(&[0xaa; 16], &[0xdd; 50]).unwrap().to_vec(),
+            h("56be34521d144c88dbb8c733f0e8b3f6")
+        );
+        assert_eq!(
+            hmac_md5(
+                &[0xaa; 80],
+                b"Test Using Larger Than Block-Size Key - Hash Key First"
+            )
+            .unwrap()
+            .to_vec(),
+            h("6b1ab7fe4bd7bf8f0b62e6ce61b9d0cd")
+        );
+        assert_eq!(
+            hmac_md5(
+                &[0xaa; 80],
+                b"Test Using Larger Than Block-Size Key and Larger Than One Block-Size Data"
+            )
+            .unwrap()
+            .to_vec(),
+            h("6f630fad67cda0ee1fb1f562db3aa53e")
+        );
+        assert_eq!(
+            hmac_md5_parts(b"Jefe", &[b"what do ya ", b"want for nothing?"]).unwrap(),
+            hmac_md5(b"Jefe", b"what do ya want for nothing?").unwrap()
         );
     }
 }
