@@ -4,3 +4,5 @@
 //! sans-IO.
 
 #![forbid(unsafe_code)]
+
+pub mod wire;
