@@ -5,4 +5,11 @@
 
 #![forbid(unsafe_code)]
 
+pub mod client;
 pub mod wire;
+
+pub use client::{
+    Accept, AccessRequest, Challenge, ClientConfig, ConfigError, Counters, Dropped, Event,
+    RadiusClient, Reject, Reply, RequestError, RequestHandle, SendError, ServerConfig, State,
+    Transmit,
+};

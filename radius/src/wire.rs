@@ -15,7 +15,7 @@
 //! past the datagram (octets after Length are padding and ignored, RFC 2865 §3). [`Repr::parse`]
 //! checks every attribute: the chain ends exactly at Length, each value has the length its type
 //! allows (integers and addresses exactly 4, Message-Authenticator exactly 16, text and strings
-//! 1..=253), EAP-Message attributes are consecutive (RFC 3579 §3.1), there is at most one
+//! 1..=253, EAP-Message 0..=253), EAP-Message attributes are consecutive (RFC 3579 §3.1), there is at most one
 //! Message-Authenticator, and Microsoft Vendor-Specific attributes consist of well-formed
 //! sub-attributes. It never panics, on any input.
 //!
@@ -407,7 +407,8 @@ pub enum Attribute {
     CallingStationId(Vec<u8>),
     /// NAS-Identifier (32).
     NasIdentifier(Vec<u8>),
-    /// EAP-Message (79): one fragment of an EAP packet; see [`Repr::eap_message`].
+    /// EAP-Message (79): one fragment of an EAP packet; see [`Repr::eap_message`]. A single
+    /// empty one is EAP-Start (RFC 3579 §2.1).
     EapMessage(Vec<u8>),
     /// Message-Authenticator (80).
     MessageAuthenticator([u8; MESSAGE_AUTHENTICATOR_LEN]),
@@ -469,7 +470,8 @@ impl Attribute {
             attr::CALLED_STATION_ID => Attribute::CalledStationId(string_value(t, v)?),
             attr::CALLING_STATION_ID => Attribute::CallingStationId(string_value(t, v)?),
             attr::NAS_IDENTIFIER => Attribute::NasIdentifier(string_value(t, v)?),
-            attr::EAP_MESSAGE => Attribute::EapMessage(string_value(t, v)?),
+            // An empty value is EAP-Start (RFC 3579 §2.1).
+            attr::EAP_MESSAGE => Attribute::EapMessage(v.to_vec()),
             attr::MESSAGE_AUTHENTICATOR => Attribute::MessageAuthenticator(
                 <[u8; MESSAGE_AUTHENTICATOR_LEN]>::try_from(v).map_err(|_| {
                     WireError::BadValueLength {
