@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod client;
+pub mod udp;
 pub mod wire;
 
 pub use client::{
