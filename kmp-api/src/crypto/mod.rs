@@ -27,6 +27,7 @@ pub mod aes;
 pub mod cbc;
 pub mod ccm;
 pub mod cmac;
+pub mod eax;
 pub mod ecc;
 pub mod gcm;
 pub mod hmac;
