@@ -1,0 +1,852 @@
+//! EAP-TLS: our peer against our server, TLS 1.2 and TLS 1.3, with an rcgen test PKI
+//! (ECDSA P-256: root CA, intermediate, server and client certificates).
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, SystemTime};
+
+use eap::tls::fragment::Fragment;
+use eap::tls::{
+    KeyLog, Step, TlsConfig, TlsError, TlsKeys, TlsPeer, TlsPeerContext, TlsServer,
+    TlsServerContext, TlsVersion, TlsVersions,
+};
+use openssl::hash::{MessageDigest, hash};
+use openssl::pkey::PKey;
+use openssl::sign::Signer;
+use proptest::prelude::*;
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    PKCS_ECDSA_P256_SHA256, SanType, date_time_ymd,
+};
+
+const SERVER_NAME: &str = "aaa.pan.example";
+const CLIENT_NAME: &str = "node-7.pan.example";
+
+struct Identity {
+    chain: String,
+    key: String,
+}
+
+struct Pki {
+    root: String,
+    server: Identity,
+    client: Identity,
+    expired_client: Identity,
+    /// A server certificate from a CA nobody trusts.
+    rogue_server: Identity,
+}
+
+fn key() -> KeyPair {
+    KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap()
+}
+
+fn ca_params(cn: &str) -> CertificateParams {
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.distinguished_name.push(DnType::CommonName, cn);
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    p.not_before = date_time_ymd(2025, 1, 1);
+    p.not_after = date_time_ymd(2045, 1, 1);
+    p
+}
+
+fn leaf(
+    name: &str,
+    issuer: &Issuer<'_, &KeyPair>,
+    chain_tail: &str,
+    years: (i32, i32),
+) -> Identity {
+    let mut p = CertificateParams::new(vec![name.to_string()]).unwrap();
+    p.distinguished_name.push(DnType::CommonName, name);
+    p.subject_alt_names.push(SanType::URI(
+        "urn:dev:mac:0011223344556677".try_into().unwrap(),
+    ));
+    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    p.not_before = date_time_ymd(years.0, 1, 1);
+    p.not_after = date_time_ymd(years.1, 1, 1);
+    let k = key();
+    let cert = p.signed_by(&k, issuer).unwrap();
+    Identity {
+        chain: format!("{}{}", cert.pem(), chain_tail),
+        key: k.serialize_pem(),
+    }
+}
+
+fn pki() -> &'static Pki {
+    static PKI: OnceLock<Pki> = OnceLock::new();
+    PKI.get_or_init(|| {
+        let root_params = ca_params("EAP-TLS Test Root");
+        let root_key = key();
+        let root = root_params.self_signed(&root_key).unwrap();
+        let root_issuer = Issuer::from_params(&root_params, &root_key);
+        let inter_params = ca_params("EAP-TLS Test Intermediate");
+        let inter_key = key();
+        let inter = inter_params.signed_by(&inter_key, &root_issuer).unwrap();
+        let inter_issuer = Issuer::from_params(&inter_params, &inter_key);
+
+        let rogue_params = ca_params("Rogue Root");
+        let rogue_key = key();
+        let rogue_issuer = Issuer::from_params(&rogue_params, &rogue_key);
+
+        Pki {
+            root: root.pem(),
+            server: leaf(SERVER_NAME, &inter_issuer, &inter.pem(), (2025, 2045)),
+            client: leaf(CLIENT_NAME, &inter_issuer, &inter.pem(), (2025, 2045)),
+            expired_client: leaf(CLIENT_NAME, &inter_issuer, &inter.pem(), (2020, 2024)),
+            rogue_server: leaf(SERVER_NAME, &rogue_issuer, "", (2025, 2045)),
+        }
+    })
+}
+
+fn config(id: &Identity, versions: TlsVersions) -> TlsConfig {
+    let mut c = TlsConfig::from_pem(
+        id.chain.as_bytes(),
+        id.key.as_bytes(),
+        pki().root.as_bytes(),
+    )
+    .unwrap();
+    c.versions = versions;
+    c
+}
+
+fn server_config(versions: TlsVersions) -> TlsConfig {
+    config(&pki().server, versions)
+}
+
+fn peer_config(versions: TlsVersions) -> TlsConfig {
+    config(&pki().client, versions)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dir {
+    ToPeer,
+    ToServer,
+}
+
+#[derive(Debug)]
+struct Success {
+    peer: TlsKeys,
+    server: TlsKeys,
+    /// Requests the server sent (Start included).
+    requests: usize,
+    /// The longest type-data either side sent.
+    longest: usize,
+}
+
+#[derive(Debug)]
+struct Failure {
+    peer: Option<TlsError>,
+    server: Option<TlsError>,
+}
+
+/// Runs the conversation as an EAP layer would; `tamper` sees every message before delivery.
+fn converse(
+    peer: &mut TlsPeer,
+    server: &mut TlsServer,
+    mut tamper: impl FnMut(Dir, usize, &mut Vec<u8>),
+) -> Result<Success, Failure> {
+    let mut req = server.start().unwrap();
+    let mut peer_keys = None;
+    let mut peer_error = None;
+    let mut server_error = None;
+    let mut longest = req.len();
+    for n in 0..10_000 {
+        tamper(Dir::ToPeer, n, &mut req);
+        let mut resp = match peer.process(&req) {
+            Ok(Step::Send(r)) => r,
+            Ok(Step::Done { send, keys }) => {
+                peer_keys = Some(keys);
+                send.expect("a peer always acknowledges the last request")
+            }
+            Ok(Step::Fail { send, error }) => {
+                peer_error = Some(error);
+                send
+            }
+            // The peer sends nothing; the server times out and fails.
+            Err(e) => {
+                return Err(Failure {
+                    peer: Some(e),
+                    server: server_error,
+                });
+            }
+        };
+        longest = longest.max(resp.len());
+        tamper(Dir::ToServer, n, &mut resp);
+        match server.process(&resp) {
+            Ok(Step::Send(r)) => req = r,
+            Ok(Step::Fail { send, error }) => {
+                server_error = Some(error);
+                req = send;
+            }
+            Ok(Step::Done { send, keys }) => {
+                assert_eq!(send, None);
+                assert!(server.is_finished());
+                // EAP-Success: a peer without keys (failed, or still waiting) rejects it.
+                return match peer_keys {
+                    Some(peer) if peer_error.is_none() => Ok(Success {
+                        peer,
+                        server: keys,
+                        requests: n + 1,
+                        longest,
+                    }),
+                    _ => Err(Failure {
+                        peer: peer_error,
+                        server: None,
+                    }),
+                };
+            }
+            Err(e) => {
+                // EAP-Failure.
+                assert!(peer_keys.is_none() || peer_error.is_none());
+                return Err(Failure {
+                    peer: peer_error,
+                    server: Some(e),
+                });
+            }
+        }
+        longest = longest.max(req.len());
+    }
+    panic!("conversation did not end");
+}
+
+fn run(peer_cfg: &TlsConfig, server_cfg: &TlsConfig) -> Result<Success, Failure> {
+    let mut peer = TlsPeer::new(&TlsPeerContext::new(peer_cfg).unwrap());
+    let mut server = TlsServer::new(&TlsServerContext::new(server_cfg).unwrap());
+    converse(&mut peer, &mut server, |_, _, _| {})
+}
+
+fn check_keys(s: &Success, version: TlsVersion) {
+    assert_eq!(s.peer, s.server, "both sides derive the same keys");
+    assert_eq!(s.peer.version, version);
+    assert_eq!(s.peer.msk.len(), 64);
+    assert_eq!(s.peer.emsk.len(), 64);
+    assert_ne!(s.peer.msk.expose(), s.peer.emsk.expose());
+    assert_eq!(s.peer.session_id.len(), 65);
+    assert_eq!(s.peer.session_id[0], 0x0d);
+}
+
+#[test]
+fn tls12_success() {
+    let s = run(
+        &peer_config(TlsVersions::Tls12),
+        &server_config(TlsVersions::Tls12),
+    )
+    .unwrap();
+    check_keys(&s, TlsVersion::Tls12);
+    assert!(s.longest <= 1000);
+    // Without fragmentation: Start, ServerHello…ServerHelloDone, CCS+Finished; the peer's
+    // last acknowledgement gets EAP-Success.
+    let mut pc = peer_config(TlsVersions::Tls12);
+    let mut sc = server_config(TlsVersions::Tls12);
+    pc.fragment_size = 4000;
+    sc.fragment_size = 4000;
+    let s = run(&pc, &sc).unwrap();
+    check_keys(&s, TlsVersion::Tls12);
+    assert_eq!(s.requests, 3);
+}
+
+#[test]
+fn tls13_success() {
+    let s = run(
+        &peer_config(TlsVersions::Tls13),
+        &server_config(TlsVersions::Tls13),
+    )
+    .unwrap();
+    check_keys(&s, TlsVersion::Tls13);
+    assert!(s.longest <= 1000);
+    // Without fragmentation: Start, ServerHello…Finished, success indication.
+    let mut pc = peer_config(TlsVersions::Tls13);
+    let mut sc = server_config(TlsVersions::Tls13);
+    pc.fragment_size = 4000;
+    sc.fragment_size = 4000;
+    let s = run(&pc, &sc).unwrap();
+    check_keys(&s, TlsVersion::Tls13);
+    assert_eq!(s.requests, 3);
+}
+
+#[test]
+fn version_negotiation() {
+    let both = run(
+        &peer_config(TlsVersions::Both),
+        &server_config(TlsVersions::Both),
+    )
+    .unwrap();
+    check_keys(&both, TlsVersion::Tls13);
+    let down = run(
+        &peer_config(TlsVersions::Tls12),
+        &server_config(TlsVersions::Both),
+    )
+    .unwrap();
+    check_keys(&down, TlsVersion::Tls12);
+    let f = run(
+        &peer_config(TlsVersions::Tls12),
+        &server_config(TlsVersions::Tls13),
+    )
+    .unwrap_err();
+    assert!(matches!(f.server, Some(TlsError::Handshake(_))), "{f:?}");
+}
+
+#[test]
+fn fresh_keys_every_time() {
+    let a = run(
+        &peer_config(TlsVersions::Tls13),
+        &server_config(TlsVersions::Tls13),
+    )
+    .unwrap();
+    let b = run(
+        &peer_config(TlsVersions::Tls13),
+        &server_config(TlsVersions::Tls13),
+    )
+    .unwrap();
+    assert_ne!(a.peer.msk, b.peer.msk);
+    assert_ne!(a.peer.session_id, b.peer.session_id);
+}
+
+fn hmac(alg: MessageDigest, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    let pkey = PKey::hmac(key).unwrap();
+    let mut s = Signer::new(alg, &pkey).unwrap();
+    for p in parts {
+        s.update(p).unwrap();
+    }
+    s.sign_to_vec().unwrap()
+}
+
+/// RFC 5246 §5: P_SHA256(secret, seed) cut to `len`.
+fn p_sha256(secret: &[u8], seed: &[u8], len: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut a = hmac(MessageDigest::sha256(), secret, &[seed]);
+    while out.len() < len {
+        out.extend(hmac(MessageDigest::sha256(), secret, &[&a, seed]));
+        a = hmac(MessageDigest::sha256(), secret, &[&a]);
+    }
+    out.truncate(len);
+    out
+}
+
+/// RFC 8446 §7.1 HKDF-Expand-Label (RFC 5869 HKDF-Expand).
+fn hkdf_expand_label(
+    alg: MessageDigest,
+    secret: &[u8],
+    label: &str,
+    ctx: &[u8],
+    len: usize,
+) -> Vec<u8> {
+    let full = format!("tls13 {label}");
+    let mut info = Vec::new();
+    info.extend_from_slice(&u16::try_from(len).unwrap().to_be_bytes());
+    info.push(u8::try_from(full.len()).unwrap());
+    info.extend_from_slice(full.as_bytes());
+    info.push(u8::try_from(ctx.len()).unwrap());
+    info.extend_from_slice(ctx);
+    let mut out = Vec::new();
+    let mut t = Vec::new();
+    let mut i = 1u8;
+    while out.len() < len {
+        t = hmac(alg, secret, &[&t, &info, &[i]]);
+        out.extend_from_slice(&t);
+        i += 1;
+    }
+    out.truncate(len);
+    out
+}
+
+/// RFC 8446 §7.5 TLS-Exporter from the exporter_master_secret.
+fn tls13_exporter(exporter_secret: &[u8], label: &str, context: &[u8], len: usize) -> Vec<u8> {
+    // The hash is the suite's: the secret is as long as its output.
+    let alg = match exporter_secret.len() {
+        32 => MessageDigest::sha256(),
+        48 => MessageDigest::sha384(),
+        n => panic!("exporter secret of {n} octets"),
+    };
+    let empty = hash(alg, b"").unwrap();
+    let derived = hkdf_expand_label(alg, exporter_secret, label, &empty, exporter_secret.len());
+    let ctx_hash = hash(alg, context).unwrap();
+    hkdf_expand_label(alg, &derived, "exporter", &ctx_hash, len)
+}
+
+fn key_log() -> (KeyLog, Arc<Mutex<Vec<String>>>) {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&lines);
+    let log: KeyLog = Arc::new(move |l: &str| sink.lock().unwrap().push(l.to_owned()));
+    (log, lines)
+}
+
+/// Finds `LABEL <client_random> <secret>` in a key log.
+fn secret(lines: &[String], label: &str) -> (Vec<u8>, Vec<u8>) {
+    let line = lines
+        .iter()
+        .find(|l| l.starts_with(&format!("{label} ")))
+        .unwrap_or_else(|| panic!("no {label} in {lines:?}"));
+    let mut parts = line.split(' ').skip(1);
+    let cr = hex::decode(parts.next().unwrap()).unwrap();
+    let s = hex::decode(parts.next().unwrap()).unwrap();
+    (cr, s)
+}
+
+/// RFC 5216 §2.3 recomputed from the master secret OpenSSL logs: checks the label, the seed
+/// order (client.random ‖ server.random), the MSK/EMSK split and the Session-Id layout.
+#[test]
+fn tls12_key_material_matches_prf() {
+    let (log, lines) = key_log();
+    let mut pc = peer_config(TlsVersions::Tls12);
+    pc.key_log = Some(log);
+    let s = run(&pc, &server_config(TlsVersions::Tls12)).unwrap();
+    let lines = lines.lock().unwrap();
+    let (client_random, master) = secret(&lines, "CLIENT_RANDOM");
+    assert_eq!(master.len(), 48);
+    assert_eq!(&s.peer.session_id[1..33], client_random.as_slice());
+    let server_random = &s.peer.session_id[33..65];
+    let mut seed = b"client EAP encryption".to_vec();
+    seed.extend_from_slice(&client_random);
+    seed.extend_from_slice(server_random);
+    let km = p_sha256(&master, &seed, 128);
+    assert_eq!(s.peer.msk.expose(), &km[..64]);
+    assert_eq!(s.peer.emsk.expose(), &km[64..]);
+}
+
+/// RFC 9190 §2.3 recomputed from the exporter secret OpenSSL logs.
+#[test]
+fn tls13_key_material_matches_exporter() {
+    let (log, lines) = key_log();
+    let mut sc = server_config(TlsVersions::Tls13);
+    sc.key_log = Some(log);
+    let s = run(&peer_config(TlsVersions::Tls13), &sc).unwrap();
+    let lines = lines.lock().unwrap();
+    let (_, exporter) = secret(&lines, "EXPORTER_SECRET");
+    let km = tls13_exporter(&exporter, "EXPORTER_EAP_TLS_Key_Material", &[0x0d], 128);
+    assert_eq!(s.server.msk.expose(), &km[..64]);
+    assert_eq!(s.server.emsk.expose(), &km[64..]);
+    let method_id = tls13_exporter(&exporter, "EXPORTER_EAP_TLS_Method-Id", &[0x0d], 64);
+    assert_eq!(&s.server.session_id[1..], method_id.as_slice());
+}
+
+#[test]
+fn small_fragments() {
+    for versions in [TlsVersions::Tls12, TlsVersions::Tls13] {
+        let mut pc = peer_config(versions);
+        let mut sc = server_config(versions);
+        pc.fragment_size = 64;
+        sc.fragment_size = 64;
+        let s = run(&pc, &sc).unwrap();
+        check_keys(
+            &s,
+            if versions == TlsVersions::Tls12 {
+                TlsVersion::Tls12
+            } else {
+                TlsVersion::Tls13
+            },
+        );
+        assert!(s.longest <= 64, "{}", s.longest);
+        assert!(s.requests > 30, "{} requests", s.requests);
+
+        // Different sizes on each side.
+        pc.fragment_size = 1400;
+        sc.fragment_size = 100;
+        let s = run(&pc, &sc).unwrap();
+        assert_eq!(s.peer, s.server);
+    }
+}
+
+#[test]
+fn fragment_flags_on_the_wire() {
+    let mut pc = peer_config(TlsVersions::Tls13);
+    let mut sc = server_config(TlsVersions::Tls13);
+    pc.fragment_size = 200;
+    sc.fragment_size = 200;
+    let mut peer = TlsPeer::new(&TlsPeerContext::new(&pc).unwrap());
+    let mut server = TlsServer::new(&TlsServerContext::new(&sc).unwrap());
+    let mut seen = Vec::new();
+    converse(&mut peer, &mut server, |dir, _, m| {
+        seen.push((dir, m.clone()))
+    })
+    .unwrap();
+    assert_eq!(seen[0], (Dir::ToPeer, vec![0x20]), "Start");
+    // Walk every fragmented message: L on the first fragment only, the total matches, every
+    // fragment but the last has M and is answered by an acknowledgement.
+    let mut i = 0;
+    let mut fragmented = 0;
+    while i < seen.len() {
+        let f = Fragment::parse(&seen[i].1).unwrap();
+        if let Some(total) = f.message_length {
+            fragmented += 1;
+            let dir = seen[i].0;
+            let mut got = f.data.len();
+            let mut j = i;
+            while Fragment::parse(&seen[j].1).unwrap().more_fragments {
+                assert_eq!(seen[j + 1].1, vec![0x00], "acknowledged");
+                j += 2;
+                let g = Fragment::parse(&seen[j].1).unwrap();
+                assert_eq!(seen[j].0, dir);
+                assert_eq!(g.message_length, None);
+                got += g.data.len();
+            }
+            assert_eq!(got, total as usize);
+            i = j;
+        }
+        i += 1;
+    }
+    assert!(
+        fragmented >= 2,
+        "both flights with certificates were fragmented"
+    );
+}
+
+#[test]
+fn untrusted_server_certificate() {
+    for versions in [TlsVersions::Tls12, TlsVersions::Tls13] {
+        let f = run(
+            &peer_config(versions),
+            &config(&pki().rogue_server, versions),
+        )
+        .unwrap_err();
+        match &f.peer {
+            Some(TlsError::Certificate(reason)) => {
+                assert!(reason.contains("local issuer"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(f.server.is_some());
+    }
+}
+
+#[test]
+fn client_without_certificate() {
+    for versions in [TlsVersions::Tls12, TlsVersions::Tls13] {
+        let mut pc = TlsConfig::without_credentials(pki().root.as_bytes()).unwrap();
+        pc.versions = versions;
+        let f = run(&pc, &server_config(versions)).unwrap_err();
+        assert!(matches!(f.server, Some(TlsError::Handshake(_))), "{f:?}");
+        // The server told the peer with an alert.
+        assert!(matches!(f.peer, Some(TlsError::Handshake(_))), "{f:?}");
+    }
+}
+
+#[test]
+fn expired_client_certificate() {
+    for versions in [TlsVersions::Tls12, TlsVersions::Tls13] {
+        let f = run(
+            &config(&pki().expired_client, versions),
+            &server_config(versions),
+        )
+        .unwrap_err();
+        match &f.server {
+            Some(TlsError::Certificate(reason)) => assert!(reason.contains("expired"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(f.peer.is_some(), "the peer saw the alert");
+    }
+}
+
+#[test]
+fn validation_time_is_configurable() {
+    let at = |year_secs: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(year_secs);
+    // 2022-06-01: the expired certificate was valid then, the others not yet.
+    let mut pc = config(&pki().expired_client, TlsVersions::Tls13);
+    let mut sc = server_config(TlsVersions::Tls13);
+    sc.validation_time = Some(at(1_654_041_600));
+    pc.validation_time = Some(at(1_900_000_000));
+    let f = run(&pc, &sc).unwrap_err();
+    assert!(
+        matches!(&f.server, Some(TlsError::Certificate(r)) if r.contains("not yet valid")),
+        "{f:?}"
+    );
+    // 2030 on both sides: valid.
+    let mut pc = peer_config(TlsVersions::Tls13);
+    pc.validation_time = Some(at(1_900_000_000));
+    sc.validation_time = Some(at(1_900_000_000));
+    run(&pc, &sc).unwrap();
+    // 2050: everything expired; the peer notices first.
+    pc.validation_time = Some(at(2_524_608_000));
+    let f = run(&pc, &sc).unwrap_err();
+    assert!(
+        matches!(&f.peer, Some(TlsError::Certificate(r)) if r.contains("expired")),
+        "{f:?}"
+    );
+}
+
+#[test]
+fn expected_names() {
+    for versions in [TlsVersions::Tls12, TlsVersions::Tls13] {
+        let mut pc = peer_config(versions);
+        let mut sc = server_config(versions);
+        pc.expected_peer_name = Some(SERVER_NAME.to_uppercase());
+        sc.expected_peer_name = Some("urn:dev:mac:0011223344556677".into());
+        run(&pc, &sc).unwrap();
+
+        pc.expected_peer_name = Some("other.pan.example".into());
+        let f = run(&pc, &sc).unwrap_err();
+        assert_eq!(f.peer, Some(TlsError::PeerIdentity));
+
+        pc.expected_peer_name = None;
+        let sctx = TlsServerContext::new(&sc).unwrap();
+        let mut server = TlsServer::expecting(&sctx, Some("node-8.pan.example".into()));
+        let mut peer = TlsPeer::new(&TlsPeerContext::new(&pc).unwrap());
+        let f = converse(&mut peer, &mut server, |_, _, _| {}).unwrap_err();
+        assert_eq!(f.server, Some(TlsError::PeerIdentity));
+        let mut server = TlsServer::expecting(&sctx, Some(CLIENT_NAME.into()));
+        let mut peer = TlsPeer::new(&TlsPeerContext::new(&pc).unwrap());
+        converse(&mut peer, &mut server, |_, _, _| {}).unwrap();
+    }
+}
+
+/// One byte of TLS data flipped in any message makes the authentication fail, on one side or
+/// the other, without a panic and without keys.
+#[test]
+fn tampered_fragment_fails() {
+    for versions in [TlsVersions::Tls12, TlsVersions::Tls13] {
+        let mut pc = peer_config(versions);
+        let mut sc = server_config(versions);
+        pc.fragment_size = 300;
+        sc.fragment_size = 300;
+        let pctx = TlsPeerContext::new(&pc).unwrap();
+        let sctx = TlsServerContext::new(&sc).unwrap();
+        // Count the messages of a clean run.
+        let mut count = 0;
+        converse(
+            &mut TlsPeer::new(&pctx),
+            &mut TlsServer::new(&sctx),
+            |_, _, m| {
+                if m.len() > 8 {
+                    count += 1
+                }
+            },
+        )
+        .unwrap();
+        for target in 0..count {
+            for offset in [5usize, 37, 150] {
+                let mut seen = 0;
+                let r = converse(
+                    &mut TlsPeer::new(&pctx),
+                    &mut TlsServer::new(&sctx),
+                    |_, _, m| {
+                        if m.len() > 8 {
+                            if seen == target {
+                                let at = offset.min(m.len() - 1);
+                                m[at] ^= 0x01;
+                            }
+                            seen += 1;
+                        }
+                    },
+                );
+                assert!(
+                    r.is_err(),
+                    "{versions:?}: message {target} offset {offset} accepted"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn oversize_length_rejected() {
+    let pctx = TlsPeerContext::new(&peer_config(TlsVersions::Both)).unwrap();
+    let mut peer = TlsPeer::new(&pctx);
+    assert!(matches!(peer.process(&[0x20]), Ok(Step::Send(_))));
+    // 64 KiB + 1 announced.
+    let big = [0xc0, 0x00, 0x01, 0x00, 0x01, 0x16, 0x03, 0x03];
+    assert_eq!(
+        peer.process(&big),
+        Err(TlsError::MessageTooLong {
+            length: 65_537,
+            max: 65_536
+        })
+    );
+    assert!(peer.is_finished());
+    assert!(peer.process(&[0x00]).is_err());
+
+    // A larger limit on the server; the announced length still counts.
+    let mut sc = server_config(TlsVersions::Both);
+    sc.max_message_len = 1024;
+    let mut server = TlsServer::new(&TlsServerContext::new(&sc).unwrap());
+    server.start().unwrap();
+    assert!(matches!(
+        server.process(&[0xc0, 0x00, 0x00, 0x04, 0x01, 0x16]),
+        Err(TlsError::MessageTooLong {
+            length: 1025,
+            max: 1024
+        })
+    ));
+}
+
+#[test]
+fn inconsistent_length_rejected() {
+    let pctx = TlsPeerContext::new(&peer_config(TlsVersions::Both)).unwrap();
+    let mut peer = TlsPeer::new(&pctx);
+    peer.process(&[0x20]).unwrap();
+    assert_eq!(
+        peer.process(&[0xc0, 0, 0, 0, 10, 0x16, 0x03]),
+        Ok(Step::Send(vec![0x00]))
+    );
+    assert!(matches!(
+        peer.process(&[0xc0, 0, 0, 0, 11, 0x03]),
+        Err(TlsError::LengthMismatch { .. })
+    ));
+}
+
+#[test]
+fn protocol_order() {
+    let pctx = TlsPeerContext::new(&peer_config(TlsVersions::Both)).unwrap();
+    // TLS data before Start.
+    let mut peer = TlsPeer::new(&pctx);
+    assert!(matches!(
+        peer.process(&[0x00, 0x16]),
+        Err(TlsError::UnexpectedMessage { .. })
+    ));
+    // Start twice.
+    let mut peer = TlsPeer::new(&pctx);
+    peer.process(&[0x20]).unwrap();
+    assert!(matches!(
+        peer.process(&[0x20]),
+        Err(TlsError::UnexpectedMessage { .. })
+    ));
+    // A server that was not started, then one that gets a Start from the peer.
+    let sctx = TlsServerContext::new(&server_config(TlsVersions::Both)).unwrap();
+    let mut server = TlsServer::new(&sctx);
+    assert!(server.process(&[0x00]).is_err());
+    server.start().unwrap();
+    assert!(matches!(
+        server.process(&[0x20]),
+        Err(TlsError::UnexpectedMessage { .. })
+    ));
+    // Data while the server waits for an acknowledgement of its fragment.
+    let mut sc = server_config(TlsVersions::Both);
+    sc.fragment_size = 64;
+    let mut server = TlsServer::new(&TlsServerContext::new(&sc).unwrap());
+    let mut peer = TlsPeer::new(&pctx);
+    let hello = match peer.process(&server.start().unwrap()) {
+        Ok(Step::Send(h)) => h,
+        other => panic!("{other:?}"),
+    };
+    let first = match server.process(&hello) {
+        Ok(Step::Send(f)) => f,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(first[0], 0xc0, "L and M on the first fragment");
+    assert!(matches!(
+        server.process(&[0x00, 0x16, 0x03]),
+        Err(TlsError::UnexpectedMessage {
+            expected: "acknowledgement",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn config_errors() {
+    let p = pki();
+    let mut c = peer_config(TlsVersions::Both);
+    c.fragment_size = 10;
+    assert!(matches!(TlsPeerContext::new(&c), Err(TlsError::Config(_))));
+    let c = TlsConfig::without_credentials(p.root.as_bytes()).unwrap();
+    assert!(matches!(
+        TlsServerContext::new(&c),
+        Err(TlsError::Config(_))
+    ));
+    let c = TlsConfig::without_credentials(b"").unwrap();
+    assert!(matches!(TlsPeerContext::new(&c), Err(TlsError::Config(_))));
+    // The client's key with the server's certificate.
+    assert!(matches!(
+        TlsConfig::from_pem(
+            p.server.chain.as_bytes(),
+            p.client.key.as_bytes(),
+            p.root.as_bytes()
+        ),
+        Err(TlsError::Config(_))
+    ));
+    assert!(matches!(
+        TlsConfig::from_pem(b"junk", p.client.key.as_bytes(), p.root.as_bytes()),
+        Err(TlsError::Config(_))
+    ));
+}
+
+/// Every message of a real conversation cut short: an error or a failure, never a panic and
+/// never keys.
+#[test]
+fn truncated_messages() {
+    for versions in [TlsVersions::Tls12, TlsVersions::Tls13] {
+        let pctx = TlsPeerContext::new(&peer_config(versions)).unwrap();
+        let sctx = TlsServerContext::new(&server_config(versions)).unwrap();
+        let mut count = 0;
+        converse(
+            &mut TlsPeer::new(&pctx),
+            &mut TlsServer::new(&sctx),
+            |_, _, _| count += 1,
+        )
+        .unwrap();
+        // Lengths vary a little between runs (ECDSA signatures), so cut relative to each.
+        let cuts: [fn(usize) -> usize; 5] = [|_| 0, |_| 1, |_| 3, |l| l / 2, |l| l - 1];
+        for target in 0..count {
+            for cut in cuts {
+                let mut seen = 0;
+                let mut cut_to = None;
+                let r = converse(
+                    &mut TlsPeer::new(&pctx),
+                    &mut TlsServer::new(&sctx),
+                    |_, _, m| {
+                        if seen == target && cut(m.len()) < m.len() {
+                            cut_to = Some(cut(m.len()));
+                            m.truncate(cut(m.len()));
+                        }
+                        seen += 1;
+                    },
+                );
+                if let Some(c) = cut_to {
+                    assert!(r.is_err(), "message {target} cut to {c} accepted");
+                }
+            }
+        }
+    }
+}
+
+fn contexts() -> &'static (TlsPeerContext, TlsServerContext) {
+    static C: OnceLock<(TlsPeerContext, TlsServerContext)> = OnceLock::new();
+    C.get_or_init(|| {
+        let mut pc = peer_config(TlsVersions::Both);
+        let mut sc = server_config(TlsVersions::Both);
+        pc.fragment_size = 64;
+        sc.fragment_size = 64;
+        (
+            TlsPeerContext::new(&pc).unwrap(),
+            TlsServerContext::new(&sc).unwrap(),
+        )
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Arbitrary type-data sequences, with or without a leading Start, never panic.
+    #[test]
+    fn garbage_never_panics(
+        start in any::<bool>(),
+        msgs in proptest::collection::vec(
+            prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..80),
+                // Plausible framing: flags from the real set, a small L.
+                (prop_oneof![Just(0x00u8), Just(0x40), Just(0x80), Just(0xc0), Just(0x20)],
+                 0u32..300, proptest::collection::vec(any::<u8>(), 0..60))
+                    .prop_map(|(f, l, d)| {
+                        let mut v = vec![f];
+                        if f & 0x80 != 0 { v.extend_from_slice(&l.to_be_bytes()); }
+                        v.extend(d);
+                        v
+                    }),
+            ],
+            0..12,
+        ),
+    ) {
+        let (pctx, sctx) = contexts();
+        let mut peer = TlsPeer::new(pctx);
+        let mut server = TlsServer::new(sctx);
+        server.start().unwrap();
+        if start {
+            let _ = peer.process(&[0x20]);
+        }
+        for m in &msgs {
+            let p = peer.process(m);
+            prop_assert!(!matches!(p, Ok(Step::Done { .. })), "peer succeeded");
+            let s = server.process(m);
+            prop_assert!(!matches!(s, Ok(Step::Done { .. })), "server succeeded");
+        }
+    }
+}
