@@ -17,6 +17,8 @@ if ! { [ -x /usr/lib/ipsec/charon ] || [ -x /usr/sbin/charon-systemd ]; } || ! c
   need_apt+=(strongswan-swanctl charon-systemd libcharon-extra-plugins libstrongswan-standard-plugins)
 fi
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
+# FreeRADIUS 3.2 for the RADIUS interop tests (radius/tests/freeradius.rs).
+[ -x /usr/sbin/freeradius ] || need_apt+=(freeradius)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
