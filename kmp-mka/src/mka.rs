@@ -18,9 +18,11 @@
 //!   and the receiver needs nothing from the 802.15.4 header (short source addresses and
 //!   relays work). The SCI is authenticated anyway, so this binds nothing a link-layer address
 //!   would add; [`wire::IcvCoverage::MkpduOnly`] drops the pseudo-header.
-//! - **SCI.** [`wire::Sci::from_eui64`]: the 8 octets of the EUI-64, which are unique per
-//!   802.15.4 interface; an EUI-48 cut from an EUI-64 (dropping octets 3–4) collides for
-//!   EUI-64s that are not MAC-48 based. Configurable ([`wire::Sci::new`] for MAC + port).
+//! - **SCI.** [`wire::Sci::from_eui64`]: System Identifier = the EUI-48 paired with the
+//!   EUI-64 (octets 0–2, 5–7: drops the FF-FE of a MAC-derived EUI-64), Port Identifier =
+//!   octets 3–4. A permutation of the EUI-64, so unique per 802.15.4 interface (a 6-octet cut
+//!   alone collides, e.g. for 00-12-4B-00-xx-… EUI-64s), and with the default ICV coverage the
+//!   SA is that EUI-48. Configurable ([`wire::Sci::new`] for MAC + port).
 //! - **KN in the SAK context** is four big-endian octets (hostapd copies host order).
 //! - **Unknown parameter sets** are decoded as [`wire::UnknownSet`] and ignored by the
 //!   participant (802.1X-2010 §11.11.3); a known set twice is a codec error.

@@ -277,8 +277,10 @@ impl Participant {
         Ok(())
     }
 
-    /// Processes a received EAPOL-MKA packet. An `Err` means the packet was discarded and
-    /// changed nothing (wrong CKN, bad ICV, stale MN, …); the participant stays usable.
+    /// Processes a received EAPOL-MKA packet. An `Err` means it was refused: a wrong CKN,
+    /// bad ICV, stale MN or the like changes nothing; an authentic MKPDU whose Distributed SAK
+    /// cannot be accepted (unwrap failure, old KN) still counts as the peer's MKPDU (its MN and
+    /// liveness are recorded) but installs nothing. The participant stays usable either way.
     pub fn handle_mkpdu(&mut self, now: Instant, bytes: &[u8]) -> Result<(), MkaError> {
         let pdu = Mkpdu::parse(bytes)?;
         if pdu.basic.ckn != *self.keys.ckn() {

@@ -126,10 +126,22 @@ impl Sci {
         Sci(s)
     }
 
-    /// The EUI-64 itself, in display order, as the SCI: unique per 802.15.4 interface, which
-    /// a 6-octet address cut out of an EUI-64 is not (see the module docs of [`super`]).
+    /// The SCI of an 802.15.4 interface: the EUI-48 conventionally paired with its EUI-64
+    /// (octets 0–2 and 5–7, which undoes the MAC-48 → EUI-64 mapping that inserts FF-FE) as
+    /// the System Identifier, and the two middle octets (3–4) as the Port Identifier.
+    ///
+    /// It is a permutation of the EUI-64, so SCIs are as unique as EUI-64s (a 6-octet cut
+    /// alone collides for EUI-64s not built from a MAC-48, e.g. 00-12-4B-00-xx-…), and the
+    /// System Identifier is the MAC address a LAN would know the device by.
     pub fn from_eui64(addr: ExtendedAddress) -> Sci {
-        Sci(addr.0)
+        let e = addr.0;
+        Sci([e[0], e[1], e[2], e[5], e[6], e[7], e[3], e[4]])
+    }
+
+    /// The EUI-64 an SCI made by [`Sci::from_eui64`] comes from.
+    pub fn to_eui64(&self) -> ExtendedAddress {
+        let s = self.0;
+        ExtendedAddress([s[0], s[1], s[2], s[6], s[7], s[3], s[4], s[5]])
     }
 
     /// The System Identifier (first 6 octets).
@@ -823,5 +835,33 @@ pub fn compute_icv(
             ],
         ),
         IcvCoverage::MkpduOnly => aes_cmac_parts(ick, &[pdu_without_icv]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sci_from_eui64_is_a_permutation() {
+        let mac_based = ExtendedAddress([0x02, 0x11, 0x22, 0xFF, 0xFE, 0x33, 0x44, 0x55]);
+        let sci = Sci::from_eui64(mac_based);
+        assert_eq!(
+            sci.system_identifier(),
+            [0x02, 0x11, 0x22, 0x33, 0x44, 0x55]
+        );
+        assert_eq!(sci, Sci::new([0x02, 0x11, 0x22, 0x33, 0x44, 0x55], 0xFFFE));
+        assert_eq!(sci.to_eui64(), mac_based);
+        let a = Sci::from_eui64(ExtendedAddress([0, 0x12, 0x4B, 0, 0x1A, 1, 2, 3]));
+        let b = Sci::from_eui64(ExtendedAddress([0, 0x12, 0x4B, 0, 0x1B, 1, 2, 3]));
+        assert_ne!(a, b);
+        assert_eq!(a.system_identifier(), b.system_identifier());
+    }
+
+    #[test]
+    fn association_numbers_wrap() {
+        assert_eq!(AssociationNumber::new(4), None);
+        assert_eq!(AssociationNumber::new(3).map(|a| a.next().get()), Some(0));
+        assert_eq!(AssociationNumber::from_bits(0xFE).get(), 2);
     }
 }
