@@ -246,6 +246,9 @@ pub enum RequestError {
     /// No server could take the request on failover (all Identifiers in use).
     #[error("no free Identifier on any untried server")]
     NoIdentifier,
+    /// The random source failed when the request moved to another server.
+    #[error(transparent)]
+    Rng(RngError),
 }
 
 /// What the client reports.
@@ -600,13 +603,19 @@ impl RadiusClient {
                     self.pending.insert(handle, p);
                 }
                 Err(e) => {
-                    // Only the random source can fail here: the packet was built before.
+                    // The packet was built once already, and `choose_server` found a free
+                    // Identifier: only the random source can fail here.
                     tracing::warn!(error = %e, "RADIUS failover could not build the request");
-                    self.events.push_back(Event::Failed {
-                        request: handle,
-                        error: RequestError::NoResponse {
+                    let error = match e {
+                        SendError::Rng(r) => RequestError::Rng(r),
+                        SendError::NoIdentifier => RequestError::NoIdentifier,
+                        SendError::Wire(_) => RequestError::NoResponse {
                             servers_tried: tried,
                         },
+                    };
+                    self.events.push_back(Event::Failed {
+                        request: handle,
+                        error,
                     });
                 }
             }
@@ -1447,5 +1456,31 @@ mod tests {
             c.poll_transmit().unwrap().packet[1],
             tx0.packet[1].wrapping_add(1)
         );
+    }
+
+    #[test]
+    fn random_source_failure() {
+        let mut cfg = config(2);
+        cfg.max_transmissions = 1;
+        let mut c = RadiusClient::new(cfg.clone(), RngHandle::fixed([5u8; 16])).unwrap();
+        let h = c.send(t(0), eap_request(10)).unwrap();
+        assert_eq!(
+            server_view(&c.poll_transmit().unwrap()).authenticator,
+            [5; 16]
+        );
+        assert!(matches!(
+            c.send(t(0), eap_request(10)),
+            Err(SendError::Rng(RngError::Exhausted { .. }))
+        ));
+        c.handle_timeout(t(1000));
+        assert!(c.poll_transmit().is_none());
+        match c.poll_event() {
+            Some(Event::Failed {
+                request,
+                error: RequestError::Rng(_),
+            }) => assert_eq!(request, h),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(c.outstanding(), 0);
     }
 }
