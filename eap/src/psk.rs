@@ -22,8 +22,8 @@
 //! - the peer fails without a response on a wrong MAC_S or a PCHANNEL that does not open;
 //! - the peer answers a result other than DONE_SUCCESS, or the E (extension) flag, which is not
 //!   supported, with DONE_FAILURE and fails;
-//! - the server ignores a message #4 whose PCHANNEL does not open (it keeps retransmitting
-//!   #3), and fails on any result but DONE_SUCCESS.
+//! - the server ignores a message #4 whose nonce is not 1 (it keeps retransmitting #3), and
+//!   fails on a PCHANNEL that does not open and on any result but DONE_SUCCESS.
 
 use std::sync::Arc;
 
@@ -53,7 +53,7 @@ const PCHANNEL_HEAD: usize = NONCE_LEN + MAC_LEN;
 
 /// PCHANNEL result flag R (RFC 4764 §5.3), in bits 7–6 of the first encrypted octet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Result_ {
+enum PchannelResult {
     Cont = 1,
     DoneSuccess = 2,
     DoneFailure = 3,
@@ -159,7 +159,7 @@ fn build_pchannel_message(
     mac: Option<&[u8; MAC_LEN]>,
     tek: &Key128,
     nonce: u32,
-    result: Result_,
+    result: PchannelResult,
 ) -> Result<Vec<u8>, CryptoError> {
     let mut out = vec![flags(t)];
     out.extend_from_slice(rand_s);
@@ -336,14 +336,14 @@ impl PskPeer {
             .checked_add(1)
             .ok_or(MethodError::Invalid("EAP-PSK nonce at its maximum"))?;
         let r = plain[0] >> 6;
-        let success = r == Result_::DoneSuccess as u8 && plain[0] & E_FLAG == 0;
-        if r == Result_::Cont as u8 || plain[0] & E_FLAG != 0 {
+        let success = r == PchannelResult::DoneSuccess as u8 && plain[0] & E_FLAG == 0;
+        if r == PchannelResult::Cont as u8 || plain[0] & E_FLAG != 0 {
             tracing::debug!("EAP-PSK: extensions (CONT or E) are not supported");
         }
         let result = if success {
-            Result_::DoneSuccess
+            PchannelResult::DoneSuccess
         } else {
-            Result_::DoneFailure
+            PchannelResult::DoneFailure
         };
         let resp = build_pchannel_message(
             (Code::Response, ctx.out_identifier),
@@ -492,7 +492,7 @@ impl PskServer {
             Some(&ms),
             &tek,
             0,
-            Result_::DoneSuccess,
+            PchannelResult::DoneSuccess,
         )?;
         self.state = ServerState::ExpectFourth {
             rand_s,
@@ -520,19 +520,21 @@ impl PskServer {
         if rand_s_of(resp).as_ref() != Some(rand_s) {
             return Err(MethodError::Invalid("EAP-PSK #4 with another RAND_S"));
         }
-        let (n, plain) =
-            open_pchannel((Code::Response, ctx.in_identifier), resp, 1 + RAND_LEN, tek).map_err(
-                |e| match e {
-                    MethodError::Crypto(CryptoError::AuthenticationFailed) => {
-                        MethodError::Invalid("EAP-PSK #4 PCHANNEL does not open")
-                    }
-                    e => e,
-                },
-            )?;
-        if n != 1 {
+        // Our #3 carried N = 0, so #4 must carry 1 (hostapd, as server, only refuses 0).
+        if resp.get(1 + RAND_LEN..1 + RAND_LEN + NONCE_LEN) != Some(&1u32.to_be_bytes()[..]) {
             return Err(MethodError::Invalid("EAP-PSK #4 with a wrong nonce"));
         }
-        if plain[0] >> 6 == Result_::DoneSuccess as u8 && plain[0] & E_FLAG == 0 {
+        let plain =
+            match open_pchannel((Code::Response, ctx.in_identifier), resp, 1 + RAND_LEN, tek) {
+                Ok((_, plain)) => plain,
+                Err(MethodError::Crypto(CryptoError::AuthenticationFailed)) => {
+                    tracing::debug!("EAP-PSK: PCHANNEL of #4 does not open");
+                    self.state = ServerState::Done(None);
+                    return Ok(ServerStep::Failure);
+                }
+                Err(e) => return Err(e),
+            };
+        if plain[0] >> 6 == PchannelResult::DoneSuccess as u8 && plain[0] & E_FLAG == 0 {
             let k = keys(msk, emsk, rand_p, rand_s);
             self.peer_id = Some(id_p.clone());
             self.state = ServerState::Done(Some(k));
@@ -673,6 +675,7 @@ mod tests {
         assert_eq!(step.decision, Decision::UncondSucc);
         let m4 = step.response.unwrap();
         assert_eq!(m4.len(), 1 + 16 + 4 + 16 + 1);
+        // A wrong nonce is ignored.
         let mut bad4 = m4.clone();
         bad4[20] ^= 1;
         assert!(matches!(
@@ -697,6 +700,25 @@ mod tests {
         assert_eq!(step.response, None);
         assert_eq!(step.decision, Decision::Fail);
         assert!(p3.keys().is_none());
+    }
+
+    #[test]
+    fn tampered_fourth_fails_at_the_server() {
+        let rng = RngHandle::seeded(11);
+        let psk = "00112233445566778899aabbccddeeff";
+        let mut s = server(psk);
+        let mut p = PskPeer::new(b"alice".to_vec(), key(psk));
+        let m1 = s.start(&ctx(&rng, 1), b"").unwrap();
+        let m2 = p.process(&ctx(&rng, 1), &m1).unwrap().response.unwrap();
+        let ServerStep::Request(m3) = s.process(&ctx(&rng, 1), &m2).unwrap() else {
+            panic!("expected #3");
+        };
+        let mut m4 = p.process(&ctx(&rng, 1), &m3).unwrap().response.unwrap();
+        // Flip a bit of the encrypted result flag: the tag no longer matches.
+        *m4.last_mut().unwrap() ^= 0x40;
+        assert_eq!(s.process(&ctx(&rng, 1), &m4).unwrap(), ServerStep::Failure);
+        assert!(s.keys().is_none());
+        assert!(p.keys().is_some(), "the peer cannot know");
     }
 
     #[test]
