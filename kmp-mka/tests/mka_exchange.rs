@@ -549,3 +549,104 @@ fn tshark_decodes_and_python_recomputes_icvs() {
     }
     assert!(rows.iter().any(|r| r.split('\t').nth(3) == Some("1")));
 }
+
+#[test]
+fn unknown_parameter_sets_are_ignored() {
+    let keys = CakKeys::from_psk(&h(CAK), &h(CKN)).unwrap();
+    let now = Instant::from_micros(1_000_000);
+    let mut x = Participant::new(
+        MkaConfig::new(Sci::from_eui64(eui(1))),
+        keys.clone(),
+        RngHandle::seeded(1),
+    )
+    .unwrap();
+    let mut y = Participant::new(
+        MkaConfig::new(Sci::from_eui64(eui(2))),
+        keys.clone(),
+        RngHandle::seeded(2),
+    )
+    .unwrap();
+    x.start(now).unwrap();
+    let Some(MkaAction::Transmit(b)) = x.poll_action() else {
+        panic!("no MKPDU")
+    };
+    let mut m = Mkpdu::parse(&b).unwrap();
+    m.unknown.push(kmp_mka::mka::wire::UnknownSet {
+        set_type: 0x30,
+        octet2: 7,
+        flags: 0xF,
+        body: vec![1, 2, 3, 4, 5],
+    });
+    // A later MKA version with a set this one does not know.
+    m.basic.version = 3;
+    let signed = m
+        .emit_signed(keys.ick().expose(), kmp_mka::mka::IcvCoverage::default())
+        .unwrap();
+    y.handle_mkpdu(now, &signed).unwrap();
+    assert_eq!(y.potential_peers(), vec![(x.mi(), x.sci())]);
+}
+
+#[test]
+fn distributed_saks_only_from_the_elected_key_server() {
+    use kmp_api::crypto::keywrap::aes_key_wrap;
+    use kmp_mka::mka::wire::{AssociationNumber, DistributedKey, WrappedSak};
+
+    let keys = CakKeys::from_psk(&h(CAK), &h(CKN)).unwrap();
+    let mut net = Net::new();
+    let a = net.add_psk(0x01, 16, CAK, 1);
+    let b = net.add_psk(0x02, 16, CAK, 2);
+    net.run_for(Duration::from_secs(3));
+    let ks = net.nodes[a].p.mi();
+    let last_from = |net: &Net, who: usize| {
+        net.log
+            .iter()
+            .rev()
+            .find(|(f, _, _)| *f == who)
+            .map(|(_, _, b)| Mkpdu::parse(b).unwrap())
+            .unwrap()
+    };
+    let forge = |mut m: Mkpdu, bump: u32, kn: u32, sak: &[u8], corrupt: bool| {
+        m.basic.mn += bump;
+        m.basic.key_server = true;
+        let mut w = aes_key_wrap(keys.kek().expose(), sak).unwrap();
+        if corrupt {
+            w[3] ^= 1;
+        }
+        m.distributed_sak = Some(DistributedSak::Key(DistributedKey {
+            an: AssociationNumber::new(2).unwrap(),
+            confidentiality_offset: 0,
+            kn,
+            cipher_suite: None,
+            wrapped_sak: WrappedSak::from_slice(&w).unwrap(),
+        }));
+        m.emit_signed(keys.ick().expose(), kmp_mka::mka::IcvCoverage::default())
+            .unwrap()
+    };
+    let now = net.now;
+
+    // b claims to be key server: a (the elected one) ignores its SAK.
+    let from_b = forge(last_from(&net, b), 100, 9, &[0x77; 16], false);
+    net.nodes[a].p.handle_mkpdu(now, &from_b).unwrap();
+    let (mi, kn, _, _) = net.nodes[a].p.latest_key().unwrap();
+    assert_eq!((mi, kn), (ks, 1));
+
+    // From the key server to b: an older KN and a corrupt wrap are refused, a newer KN is
+    // installed for receive.
+    let m = last_from(&net, a);
+    let old = forge(m.clone(), 100, 0, &[0x77; 16], false);
+    assert!(matches!(
+        net.nodes[b].p.handle_mkpdu(now, &old),
+        Err(MkaError::UnexpectedSak(_))
+    ));
+    let bad = forge(m.clone(), 101, 5, &[0x77; 16], true);
+    assert!(matches!(
+        net.nodes[b].p.handle_mkpdu(now, &bad),
+        Err(MkaError::Crypto(_))
+    ));
+    let good = forge(m, 102, 5, &[0x77; 16], false);
+    net.nodes[b].p.handle_mkpdu(now, &good).unwrap();
+    let (mi, kn, an, tx) = net.nodes[b].p.latest_key().unwrap();
+    assert_eq!((mi, kn, an.get(), tx), (ks, 5, 2, false));
+    net.pump();
+    assert_eq!(net.saks(b).last().unwrap(), &(5, 2, vec![0x77; 16]));
+}
