@@ -680,3 +680,88 @@ fn pass_through_retransmits_rejects_and_times_out() {
         Some(PassThroughOutcome::Failure(AuthFailure::Timeout))
     );
 }
+
+/// Messages #2, #3, #4, MSK, EMSK and Session-Id with fixed RAND_S and RAND_P, recomputed
+/// independently by `tests/psk_vectors.py` (Python `cryptography`; not a published vector:
+/// RFC 4764 has none and none were found). Identifiers: #1 is 1, #3 is 2.
+#[test]
+fn psk_known_answer() {
+    fn h(s: &str) -> Vec<u8> {
+        hex::decode(s).unwrap()
+    }
+    let psk = Key128::from_slice(&h("000102030405060708090a0b0c0d0e0f")).unwrap();
+    let rand_s: Vec<u8> = (0x20..0x30).collect();
+    let rand_p: Vec<u8> = (0x10..0x20).collect();
+    let mut server = PskServer::new(
+        b"server".to_vec(),
+        Arc::new({
+            let psk = psk.clone();
+            move |id: &[u8]| (id == b"peer").then(|| psk.clone())
+        }),
+    );
+    let mut peer = PskPeer::new(b"peer".to_vec(), psk.clone());
+    let (srng, prng) = (RngHandle::fixed(rand_s), RngHandle::fixed(rand_p));
+    let ctx = |rng, i, o| MethodContext {
+        rng,
+        now: Instant::ZERO,
+        in_identifier: i,
+        out_identifier: o,
+    };
+    let m1 = server.start(&ctx(&srng, 1, 1), b"").unwrap();
+    assert_eq!(m1, h("00202122232425262728292a2b2c2d2e2f736572766572"));
+    let m2 = peer
+        .process(&ctx(&prng, 1, 1), &m1)
+        .unwrap()
+        .response
+        .unwrap();
+    assert_eq!(
+        m2,
+        h(
+            "40202122232425262728292a2b2c2d2e2f101112131415161718191a1b1c1d1e1f\
+           7e7c7262afc5394550b7dceb1b8395fd70656572"
+        )
+    );
+    let ServerStep::Request(m3) = server.process(&ctx(&srng, 1, 2), &m2).unwrap() else {
+        panic!("expected #3")
+    };
+    assert_eq!(
+        m3,
+        h(
+            "80202122232425262728292a2b2c2d2e2f3d4dbe136cb2551847891b00a7dcebd3\
+           00000000456397f58485f3cdfdb37b714a433243a7"
+        )
+    );
+    let m4 = peer
+        .process(&ctx(&prng, 2, 2), &m3)
+        .unwrap()
+        .response
+        .unwrap();
+    assert_eq!(
+        m4,
+        h("c0202122232425262728292a2b2c2d2e2f0000000190a0bbbc716030720e884ed1ada7f06764")
+    );
+    assert_eq!(
+        server.process(&ctx(&srng, 2, 3), &m4).unwrap(),
+        ServerStep::Success
+    );
+    let keys = server.keys().unwrap();
+    assert_eq!(peer.keys().unwrap(), keys);
+    assert_eq!(
+        keys.msk.expose(),
+        h(
+            "3d57fffaa740360b2b43888b4ce41fa529e312778f8229003bb5bc14b27d6d2d\
+           881186b8ae4d7c0ad958f78c47a6fa2b548f4f4a046f44e6ab57a80eb60c7fda"
+        )
+    );
+    assert_eq!(
+        keys.emsk.expose(),
+        h(
+            "6ece6f68c11f4478a3727a47b40e2a44b5b16a1a8c37f76222ed64675796671c\
+           f1310d5eef048aab68da1fa507338efe0a1915ec9d1bfae0f591fc058cd9fc14"
+        )
+    );
+    assert_eq!(
+        keys.session_id,
+        h("2f101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f")
+    );
+}
