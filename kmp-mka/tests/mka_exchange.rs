@@ -137,6 +137,17 @@ impl Net {
             .collect()
     }
 
+    fn retired(&self, i: usize) -> Vec<u32> {
+        self.nodes[i]
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                MkaEvent::SakRetired { kn, .. } => Some(*kn),
+                _ => None,
+            })
+            .collect()
+    }
+
     fn transmitting(&self, i: usize) -> Vec<u32> {
         self.nodes[i]
             .events
@@ -182,6 +193,7 @@ fn two_participants_elect_by_sci_and_agree_on_a_sak() {
     let hellos = net.log.len() - before;
     assert!((9..=12).contains(&hellos), "{hellos} MKPDUs in 10 s");
     assert_eq!(net.saks(a).len(), 1);
+    assert!(net.retired(a).is_empty());
 }
 
 #[test]
@@ -264,6 +276,10 @@ fn rekey_when_members_join_and_leave() {
         assert_eq!(net.nodes[n].p.live_peers().len(), 2);
     }
     assert_eq!(net.transmitting(c), vec![2]);
+    // The old key (KN 1) is retired 3 s after KN 2 went into transmission; c never had it.
+    for (n, want) in [(a, vec![1]), (b, vec![1]), (c, vec![])] {
+        assert_eq!(net.retired(n), want, "node {n}");
+    }
     // c goes silent: after the Life time a rekeys for {a, b}.
     net.nodes[c].up = false;
     net.run_for(Duration::from_secs(8));

@@ -14,7 +14,8 @@
 //!   differs from the set the current SAK was made for, installs it for receive, and
 //!   distributes it (AES-KW under the KEK) until every live peer reports it installed for
 //!   receive in its SAK Use set; then it transmits with it (LTX) and so do the others once
-//!   they see the key server's LTX. The previous key becomes the old key.
+//!   they see the key server's LTX. The previous key becomes the old key and is retired
+//!   (an event) SAK Retire Time (3 s) after the latest key went into transmission.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -47,6 +48,9 @@ pub struct MkaConfig {
     pub hello_time: Duration,
     /// MKA Life Time. Default 6 s.
     pub life_time: Duration,
+    /// MKA SAK Retire Time: how long the old key stays installed after transmission moved to
+    /// the latest key. Default 3 s.
+    pub sak_retire_time: Duration,
     /// Length of the SAKs this participant makes as key server. Default 128 bits.
     pub sak_length: KeyLength,
     /// What the ICV covers. Default [`IcvCoverage::PaeGroupHeader`].
@@ -67,6 +71,7 @@ impl MkaConfig {
             key_server_priority: 16,
             hello_time: Duration::from_secs(2),
             life_time: Duration::from_secs(6),
+            sak_retire_time: Duration::from_secs(3),
             sak_length: KeyLength::Aes128,
             icv_coverage: IcvCoverage::PaeGroupHeader,
             mka_version: 1,
@@ -106,6 +111,15 @@ pub enum MkaEvent {
     },
     /// Start transmitting with this SAK (it was installed for receive before).
     SakTransmit {
+        /// The key server that made it.
+        key_server_mi: MemberIdentifier,
+        /// Key Number.
+        kn: u32,
+        /// Association Number.
+        an: AssociationNumber,
+    },
+    /// The old key's SAK Retire Time has passed: remove it from the key table.
+    SakRetired {
         /// The key server that made it.
         key_server_mi: MemberIdentifier,
         /// Key Number.
@@ -159,6 +173,8 @@ pub struct Participant {
     next_hello: Option<Instant>,
     latest: Option<InstalledSak>,
     old: Option<InstalledSak>,
+    /// When the old key is retired (set once the latest key is used for transmission).
+    retire_old_at: Option<Instant>,
     /// The last KN this participant used as key server.
     last_kn: u32,
     actions: VecDeque<MkaAction>,
@@ -180,6 +196,7 @@ impl Participant {
             next_hello: None,
             latest: None,
             old: None,
+            retire_old_at: None,
             last_kn: 0,
             actions: VecDeque::new(),
         })
@@ -239,6 +256,7 @@ impl Participant {
             self.peers
                 .values()
                 .map(|p| p.expires)
+                .chain(self.retire_old_at)
                 .fold(hello, core::cmp::min),
         )
     }
@@ -249,15 +267,28 @@ impl Participant {
     }
 
     /// Runs the timers due at `now`: peers whose Life time ran out are removed (a live one
-    /// triggers a rekey if we are key server) and the Hello MKPDU is sent.
+    /// triggers a rekey if we are key server), the old key is retired after the SAK Retire
+    /// Time, and the Hello MKPDU is sent.
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), MkaError> {
+        let mut changed = false;
+        if self.retire_old_at.is_some_and(|t| t <= now) {
+            self.retire_old_at = None;
+            if let Some(o) = self.old.take() {
+                changed = true;
+                self.actions
+                    .push_back(MkaAction::Event(MkaEvent::SakRetired {
+                        key_server_mi: o.key_server_mi,
+                        kn: o.kn,
+                        an: o.an,
+                    }));
+            }
+        }
         let expired: Vec<MemberIdentifier> = self
             .peers
             .iter()
             .filter(|(_, p)| p.expires <= now)
             .map(|(mi, _)| *mi)
             .collect();
-        let mut changed = false;
         for mi in expired {
             if let Some(p) = self.peers.remove(&mi) {
                 changed = true;
@@ -269,7 +300,7 @@ impl Participant {
             }
         }
         if changed {
-            self.key_server_step()?;
+            self.key_server_step(now)?;
         }
         if changed || self.next_hello.is_some_and(|t| t <= now) {
             self.transmit(now)?;
@@ -370,6 +401,7 @@ impl Participant {
             {
                 latest.tx = true;
                 changed = true;
+                self.retire_old_at = now.checked_add(self.cfg.sak_retire_time);
                 self.actions
                     .push_back(MkaAction::Event(MkaEvent::SakTransmit {
                         key_server_mi: latest.key_server_mi,
@@ -379,7 +411,7 @@ impl Participant {
             }
         }
         if changed {
-            self.key_server_step()?;
+            self.key_server_step(now)?;
             self.transmit(now)?;
         }
         Ok(())
@@ -425,12 +457,22 @@ impl Participant {
                 an: new.an,
                 sak,
             }));
+        // A key still in the old slot when a newer one arrives is retired at once.
+        if let Some(o) = self.old.take() {
+            self.actions
+                .push_back(MkaAction::Event(MkaEvent::SakRetired {
+                    key_server_mi: o.key_server_mi,
+                    kn: o.kn,
+                    an: o.an,
+                }));
+        }
         self.old = self.latest.replace(new);
+        self.retire_old_at = None;
     }
 
     /// Key server duties: a new SAK when the live set changed, LTX once all live peers
     /// receive with it.
-    fn key_server_step(&mut self) -> Result<(), MkaError> {
+    fn key_server_step(&mut self, now: Instant) -> Result<(), MkaError> {
         if !self.is_key_server() {
             return Ok(());
         }
@@ -459,6 +501,7 @@ impl Participant {
             && !latest.tx
         {
             latest.tx = true;
+            self.retire_old_at = now.checked_add(self.cfg.sak_retire_time);
             self.actions
                 .push_back(MkaAction::Event(MkaEvent::SakTransmit {
                     key_server_mi: latest.key_server_mi,
