@@ -30,6 +30,7 @@
 
 mod engine;
 pub mod fragment;
+mod method;
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -608,8 +609,8 @@ enum PeerState {
     ExpectHandshake(Engine),
     /// TLS 1.3: handshake complete, waiting for the 0x00 success indication.
     ExpectSuccessIndication(Engine),
-    /// Keys handed out or failure reported.
-    Finished(Option<TlsError>),
+    /// Keys handed out, or failure reported.
+    Finished(Result<TlsKeys, TlsError>),
 }
 
 /// The peer side of EAP-TLS (the TLS client).
@@ -635,28 +636,44 @@ impl TlsPeer {
         matches!(self.state, PeerState::Finished(_))
     }
 
+    /// The keys, once the method succeeded.
+    pub fn tls_keys(&self) -> Option<&TlsKeys> {
+        match &self.state {
+            PeerState::Finished(Ok(keys)) => Some(keys),
+            _ => None,
+        }
+    }
+
+    /// Why the method failed, once it has.
+    pub fn failure(&self) -> Option<&TlsError> {
+        match &self.state {
+            PeerState::Finished(Err(e)) => Some(e),
+            _ => None,
+        }
+    }
+
     /// Processes the type-data of an EAP-Request/EAP-TLS and says what to answer.
     ///
     /// `Err` means the method failed with nothing to send (a malformed or unexpected message,
     /// or any message after the method finished); the EAP layer then waits for EAP-Failure.
     /// A TLS failure gives [`Step::Fail`], whose type-data the peer still sends.
     pub fn process(&mut self, type_data: &[u8]) -> Result<Step, TlsError> {
-        if let PeerState::Finished(e) = &self.state {
-            return Err(e.clone().unwrap_or(TlsError::Finished));
+        if let PeerState::Finished(r) = &self.state {
+            return Err(r.as_ref().err().cloned().unwrap_or(TlsError::Finished));
         }
         match self.step(type_data) {
             Ok(step) => {
                 match &step {
                     Step::Send(_) => {}
-                    Step::Done { .. } => self.state = PeerState::Finished(None),
+                    Step::Done { keys, .. } => self.state = PeerState::Finished(Ok(keys.clone())),
                     Step::Fail { error, .. } => {
-                        self.state = PeerState::Finished(Some(error.clone()));
+                        self.state = PeerState::Finished(Err(error.clone()));
                     }
                 }
                 Ok(step)
             }
             Err(e) => {
-                self.state = PeerState::Finished(Some(e.clone()));
+                self.state = PeerState::Finished(Err(e.clone()));
                 Err(e)
             }
         }
@@ -698,7 +715,10 @@ impl TlsPeer {
             Incoming::Message(m) => m,
         };
         let ack = Fragment::ACK.to_vec();
-        match core::mem::replace(&mut self.state, PeerState::Finished(None)) {
+        match core::mem::replace(
+            &mut self.state,
+            PeerState::Finished(Err(TlsError::Finished)),
+        ) {
             PeerState::ExpectStart => Err(TlsError::UnexpectedMessage {
                 expected: "EAP-TLS Start",
                 got: "TLS data",
@@ -774,7 +794,7 @@ impl TlsPeer {
                     }
                 }
             }
-            PeerState::Finished(e) => Err(e.unwrap_or(TlsError::Finished)),
+            PeerState::Finished(r) => Err(r.err().unwrap_or(TlsError::Finished)),
         }
     }
 }
@@ -791,8 +811,8 @@ enum ServerState {
     ExpectFinalAck(Engine, TlsKeys),
     /// We sent an alert; waiting for the peer's acknowledgement to report the failure.
     ExpectAlertAck(TlsError),
-    /// Keys handed out or failure reported.
-    Finished(Option<TlsError>),
+    /// Keys handed out, or failure reported.
+    Finished(Result<TlsKeys, TlsError>),
 }
 
 /// The server side of EAP-TLS (the TLS server).
@@ -800,6 +820,7 @@ enum ServerState {
 pub struct TlsServer {
     shared: Arc<Shared>,
     expected_peer_name: Option<String>,
+    name_from_identity: bool,
     link: Link,
     state: ServerState,
 }
@@ -818,13 +839,41 @@ impl TlsServer {
             link: Link::new(&ctx.0),
             shared: Arc::clone(&ctx.0),
             expected_peer_name,
+            name_from_identity: false,
             state: ServerState::Idle,
         }
+    }
+
+    /// A server session for the EAP state machine ([`crate::method::ServerMethod`]) that
+    /// requires the peer's certificate to carry the identity of its EAP-Response/Identity
+    /// (RFC 5216 §5.2 allows this binding; it breaks identity privacy, RFC 9190 §2.1.8, so
+    /// it is opt-in).
+    pub fn expecting_identity(ctx: &TlsServerContext) -> TlsServer {
+        let mut s = TlsServer::expecting(ctx, None);
+        s.name_from_identity = true;
+        s
     }
 
     /// Whether the method has finished (keys handed out, or failed).
     pub fn is_finished(&self) -> bool {
         matches!(self.state, ServerState::Finished(_))
+    }
+
+    /// The keys, once the method succeeded.
+    pub fn tls_keys(&self) -> Option<&TlsKeys> {
+        match &self.state {
+            ServerState::Finished(Ok(keys)) => Some(keys),
+            _ => None,
+        }
+    }
+
+    /// Why the method failed, once it has (or, while the alert awaits its acknowledgement,
+    /// will).
+    pub fn failure(&self) -> Option<&TlsError> {
+        match &self.state {
+            ServerState::Finished(Err(e)) | ServerState::ExpectAlertAck(e) => Some(e),
+            _ => None,
+        }
     }
 
     /// The type-data of the first EAP-Request/EAP-TLS: the Start (flags `20`, no data).
@@ -845,7 +894,9 @@ impl TlsServer {
     /// `Err` means the method failed: send EAP-Failure.
     pub fn process(&mut self, type_data: &[u8]) -> Result<Step, TlsError> {
         match &self.state {
-            ServerState::Finished(e) => return Err(e.clone().unwrap_or(TlsError::Finished)),
+            ServerState::Finished(r) => {
+                return Err(r.as_ref().err().cloned().unwrap_or(TlsError::Finished));
+            }
             ServerState::Idle => {
                 return Err(TlsError::UnexpectedMessage {
                     expected: "nothing before start()",
@@ -856,13 +907,13 @@ impl TlsServer {
         }
         match self.step(type_data) {
             Ok(step) => {
-                if let Step::Done { .. } = step {
-                    self.state = ServerState::Finished(None);
+                if let Step::Done { keys, .. } = &step {
+                    self.state = ServerState::Finished(Ok(keys.clone()));
                 }
                 Ok(step)
             }
             Err(e) => {
-                self.state = ServerState::Finished(Some(e.clone()));
+                self.state = ServerState::Finished(Err(e.clone()));
                 Err(e)
             }
         }
@@ -870,7 +921,10 @@ impl TlsServer {
 
     fn step(&mut self, type_data: &[u8]) -> Result<Step, TlsError> {
         let incoming = self.link.receive(type_data);
-        let state = core::mem::replace(&mut self.state, ServerState::Finished(None));
+        let state = core::mem::replace(
+            &mut self.state,
+            ServerState::Finished(Err(TlsError::Finished)),
+        );
         if let ServerState::ExpectAlertAck(error) = state {
             return Err(error);
         }

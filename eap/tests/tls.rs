@@ -5,11 +5,19 @@
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
+use eap::authenticator::{
+    AuthAction, AuthFailure, AuthOutcome, Authenticator, AuthenticatorConfig,
+};
+use eap::method::{PeerMethod, ServerMethod};
+use eap::peer::{Peer, PeerAction, PeerConfig, PeerFailure, PeerOutcome};
 use eap::tls::fragment::Fragment;
 use eap::tls::{
     KeyLog, Step, TlsConfig, TlsError, TlsKeys, TlsPeer, TlsPeerContext, TlsServer,
     TlsServerContext, TlsVersion, TlsVersions,
 };
+use eap::wire::{EapType, MethodId};
+use kmp_api::rng::RngHandle;
+use kmp_api::time::Instant;
 use openssl::hash::{MessageDigest, hash};
 use openssl::pkey::PKey;
 use openssl::sign::Signer;
@@ -796,6 +804,180 @@ fn truncated_messages() {
             }
         }
     }
+}
+
+/// Through the EAP state machines: Identity, EAP-TLS, Success/Failure.
+struct EapRun {
+    peer: Option<PeerOutcome>,
+    auth: Option<AuthOutcome>,
+    packets: usize,
+}
+
+fn eap_run(identity: &str, peer_method: TlsPeer, server_method: TlsServer) -> EapRun {
+    let methods: Vec<Box<dyn PeerMethod>> = vec![Box::new(peer_method)];
+    let mut p = Peer::new(
+        PeerConfig::new(identity.as_bytes().to_vec()),
+        methods,
+        RngHandle::seeded(1),
+        Instant::ZERO,
+    );
+    let methods: Vec<Box<dyn ServerMethod>> = vec![Box::new(server_method)];
+    let mut a = Authenticator::new(
+        AuthenticatorConfig::default(),
+        methods,
+        RngHandle::seeded(2),
+    );
+    a.start(Instant::ZERO).unwrap();
+    let mut run = EapRun {
+        peer: None,
+        auth: None,
+        packets: 0,
+    };
+    for _ in 0..1000 {
+        let mut progressed = false;
+        while let Some(act) = a.poll_action() {
+            progressed = true;
+            match act {
+                AuthAction::Send(pkt) => {
+                    run.packets += 1;
+                    let _ = p.handle_packet(Instant::ZERO, &pkt);
+                }
+                AuthAction::Finished(o) => run.auth = Some(o),
+            }
+        }
+        while let Some(act) = p.poll_action() {
+            progressed = true;
+            match act {
+                PeerAction::Send(pkt) => {
+                    run.packets += 1;
+                    let _ = a.handle_packet(Instant::ZERO, &pkt);
+                }
+                PeerAction::Notification(_) => {}
+                PeerAction::Finished(o) => run.peer = Some(o),
+            }
+        }
+        if !progressed {
+            return run;
+        }
+    }
+    panic!("EAP conversation did not end");
+}
+
+#[test]
+fn through_eap_state_machines() {
+    let tls = MethodId::Legacy(EapType::TLS);
+    for versions in [TlsVersions::Tls12, TlsVersions::Tls13] {
+        let mut pc = peer_config(versions);
+        let mut sc = server_config(versions);
+        pc.fragment_size = 200;
+        sc.fragment_size = 200;
+        let pctx = TlsPeerContext::new(&pc).unwrap();
+        let sctx = TlsServerContext::new(&sc).unwrap();
+
+        let r = eap_run(
+            CLIENT_NAME,
+            TlsPeer::new(&pctx),
+            TlsServer::expecting_identity(&sctx),
+        );
+        let Some(PeerOutcome::Success {
+            method,
+            keys: Some(pk),
+        }) = r.peer
+        else {
+            panic!("{:?}", r.peer)
+        };
+        assert_eq!(method, tls);
+        let Some(AuthOutcome::Success {
+            keys: Some(ak),
+            identity,
+            ..
+        }) = r.auth
+        else {
+            panic!("{:?}", r.auth)
+        };
+        assert_eq!(identity, CLIENT_NAME.as_bytes());
+        assert_eq!(pk, ak);
+        assert_eq!(pk.session_id.len(), 65);
+        assert_eq!(pk.session_id[0], 0x0d);
+        assert!(r.packets > 20, "{} packets", r.packets);
+
+        // The identity must be a name of the certificate when asked for.
+        let r = eap_run(
+            "someone-else",
+            TlsPeer::new(&pctx),
+            TlsServer::expecting_identity(&sctx),
+        );
+        assert_eq!(
+            r.auth,
+            Some(AuthOutcome::Failure(AuthFailure::MethodFailed(tls)))
+        );
+        assert!(
+            matches!(r.peer, Some(PeerOutcome::Failure(PeerFailure::Rejected))),
+            "{:?}",
+            r.peer
+        );
+
+        // An untrusted server: the peer sends its alert, the server fails.
+        let rogue = TlsServerContext::new(&config(&pki().rogue_server, versions)).unwrap();
+        let r = eap_run(CLIENT_NAME, TlsPeer::new(&pctx), TlsServer::new(&rogue));
+        assert_eq!(
+            r.auth,
+            Some(AuthOutcome::Failure(AuthFailure::MethodFailed(tls)))
+        );
+        assert!(
+            matches!(r.peer, Some(PeerOutcome::Failure(_))),
+            "{:?}",
+            r.peer
+        );
+    }
+}
+
+#[test]
+fn method_interface_states() {
+    use eap::method::{Decision, MethodContext, MethodError, MethodState, ServerStep};
+    let rng = RngHandle::seeded(3);
+    let ctx = MethodContext {
+        rng: &rng,
+        now: Instant::ZERO,
+        in_identifier: 1,
+        out_identifier: 2,
+    };
+    let (pctx, sctx) = contexts();
+    let mut server = TlsServer::new(sctx);
+    assert!(matches!(
+        ServerMethod::process(&mut server, &ctx, &[0x00]),
+        Err(MethodError::WrongState(_))
+    ));
+    assert_eq!(ServerMethod::start(&mut server, &ctx, b"").unwrap(), [0x20]);
+    assert_eq!(
+        ServerMethod::process(&mut server, &ctx, &[0x20]),
+        Ok(ServerStep::Failure)
+    );
+    assert!(matches!(
+        ServerMethod::process(&mut server, &ctx, &[0x00]),
+        Err(MethodError::WrongState(_))
+    ));
+    assert_eq!(ServerMethod::keys(&server), None);
+
+    let mut peer = TlsPeer::new(pctx);
+    let step = PeerMethod::process(&mut peer, &ctx, &[0x20]).unwrap();
+    assert_eq!(
+        (step.state, step.decision),
+        (MethodState::MayCont, Decision::Fail)
+    );
+    assert!(step.response.is_some());
+    // A malformed request fails the method at once, with nothing to send.
+    let step = PeerMethod::process(&mut peer, &ctx, &[0x80, 0x00]).unwrap();
+    assert_eq!(
+        (step.response, step.state, step.decision),
+        (None, MethodState::Done, Decision::Fail)
+    );
+    assert!(matches!(peer.failure(), Some(TlsError::Malformed(_))));
+    assert!(matches!(
+        PeerMethod::process(&mut peer, &ctx, &[0x00]),
+        Err(MethodError::WrongState(_))
+    ));
+    assert_eq!(PeerMethod::keys(&peer), None);
 }
 
 fn contexts() -> &'static (TlsPeerContext, TlsServerContext) {
