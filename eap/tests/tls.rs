@@ -499,6 +499,33 @@ fn fragment_flags_on_the_wire() {
     );
 }
 
+/// TLS 1.3 without the middlebox compatibility mode: no ChangeCipherSpec records, and every
+/// message is whole TLS records.
+#[test]
+fn tls13_records_without_compat_mode() {
+    let mut pc = peer_config(TlsVersions::Tls13);
+    let mut sc = server_config(TlsVersions::Tls13);
+    pc.fragment_size = 4000;
+    sc.fragment_size = 4000;
+    let mut peer = TlsPeer::new(&TlsPeerContext::new(&pc).unwrap());
+    let mut server = TlsServer::new(&TlsServerContext::new(&sc).unwrap());
+    let mut types = Vec::new();
+    converse(&mut peer, &mut server, |_, _, m| {
+        let mut rest = Fragment::parse(m).unwrap().data;
+        while !rest.is_empty() {
+            assert!(rest.len() >= 5, "a cut record");
+            let len = usize::from(u16::from_be_bytes([rest[3], rest[4]]));
+            types.push(rest[0]);
+            rest = &rest[5 + len..];
+        }
+    })
+    .unwrap();
+    assert!(!types.contains(&0x14), "{types:02x?}");
+    // ClientHello and ServerHello in the clear, the rest as application_data records.
+    assert_eq!(&types[..2], &[0x16, 0x16]);
+    assert!(types[2..].iter().all(|&t| t == 0x17), "{types:02x?}");
+}
+
 #[test]
 fn untrusted_server_certificate() {
     for versions in [TlsVersions::Tls12, TlsVersions::Tls13] {
