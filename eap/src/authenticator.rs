@@ -196,6 +196,38 @@ impl Authenticator {
         Ok(())
     }
 
+    /// Starts as an EAP server behind a pass-through authenticator (RFC 4137 §6, the backend
+    /// authenticator; a RADIUS server's EAP side): `first` is the EAP packet of the first
+    /// Access-Request. Usually the peer's Identity Response: its identity is recorded, its
+    /// Identifier adopted, and the first method proposed. Empty (RADIUS EAP-Start, RFC 3579
+    /// §2.1): like [`Authenticator::start`]. Anything else is refused and nothing starts.
+    pub fn start_backend(&mut self, now: Instant, first: &[u8]) -> Result<(), EapError> {
+        if first.is_empty() {
+            return self.start(now);
+        }
+        if !matches!(self.state, State::Created) {
+            return Err(EapError::Unexpected {
+                expected: "start once",
+                got: "a second start",
+            });
+        }
+        match Packet::parse(first)? {
+            Packet::Response {
+                identifier,
+                body: Body::Identity(id),
+            } => {
+                self.identity = id.to_vec();
+                self.current_id = identifier;
+                self.propose_next(now);
+                Ok(())
+            }
+            _ => Err(EapError::Unexpected {
+                expected: "Identity Response",
+                got: "another packet",
+            }),
+        }
+    }
+
     /// The identity from the Identity Response (empty before).
     pub fn identity(&self) -> &[u8] {
         &self.identity

@@ -765,3 +765,43 @@ fn psk_known_answer() {
         h("2f101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f")
     );
 }
+
+#[test]
+fn backend_start_adopts_the_identity_response() {
+    // Empty (EAP-Start): an Identity Request, as with start().
+    let mut a = authenticator(vec![psk_server()], 40);
+    a.start_backend(Instant::ZERO, &[]).unwrap();
+    let Some(AuthAction::Send(req)) = a.poll_action() else {
+        panic!()
+    };
+    assert_eq!(
+        Packet::parse(&req).unwrap().body(),
+        Some(&Body::Identity(b""))
+    );
+    // Not an Identity Response: refused, nothing starts.
+    let mut a = authenticator(vec![psk_server()], 41);
+    assert!(matches!(
+        a.start_backend(Instant::ZERO, &[2, 7, 0, 6, 3, 47]),
+        Err(EapError::Unexpected { .. })
+    ));
+    assert!(matches!(
+        a.start_backend(Instant::ZERO, &[2, 7, 0, 9]),
+        Err(EapError::Wire(_))
+    ));
+    assert!(a.poll_action().is_none());
+    // The Identity Response with Identifier 7: EAP-PSK #1 goes out with Identifier 8, and the
+    // run completes against our peer.
+    let mut p = peer(vec![psk_peer(PSK)], 42);
+    let identity = Packet::Response {
+        identifier: 7,
+        body: Body::Identity(b"node-1@example"),
+    }
+    .to_vec();
+    a.start_backend(Instant::ZERO, &identity).unwrap();
+    assert_eq!(a.identity(), b"node-1@example");
+    assert!(a.start_backend(Instant::ZERO, &identity).is_err());
+    let mut run = Run::default();
+    exchange(&mut a, &mut p, Instant::ZERO, |_| false, &mut run);
+    assert_eq!(run.to_peer[0][1], 8);
+    assert_eq!(keys_of(&run.peer_outcome), auth_keys_of(&run.auth_outcome));
+}
