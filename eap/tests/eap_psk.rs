@@ -805,3 +805,13 @@ fn backend_start_adopts_the_identity_response() {
     assert_eq!(run.to_peer[0][1], 8);
     assert_eq!(keys_of(&run.peer_outcome), auth_keys_of(&run.auth_outcome));
 }
+
+#[test]
+fn state_machines_can_move_between_threads() {
+    fn send<T: Send>() {}
+    send::<Peer>();
+    send::<Authenticator>();
+    send::<PassThrough>();
+    send::<PskPeer>();
+    send::<PskServer>();
+}
