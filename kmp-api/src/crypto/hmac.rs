@@ -258,7 +258,7 @@ pub fn md5(data: &[u8]) -> Result<[u8; MD5_LEN], CryptoError> {
 }
 
 /// HMAC-MD5 (RFC 2104) of the concatenation of `parts`: the RADIUS Message-Authenticator
-/// (RFC 3579 §3.2). Built like [`hmac_with`] (K0 padded or hashed to the 64-octet block), over
+/// (RFC 3579 §3.2). Built like the other HMACs here (K0 padded or hashed to the 64-octet block), over
 /// [`md5_parts`] since MD5 has no `openssl::sha` context; our copies of the key, the pads and
 /// the inner digest are zeroized.
 pub fn hmac_md5_parts(key: &[u8], parts: &[&[u8]]) -> Result<[u8; MD5_LEN], CryptoError> {

@@ -11,7 +11,8 @@
 //! | [`gcm`] | AES-GCM | SP 800-38D |
 //! | [`cbc`] | AES-CBC without padding | SP 800-38A |
 //! | [`cmac`] | AES-CMAC, AES-CMAC-PRF-128 | RFC 4493, RFC 4615 |
-//! | [`hmac`] | SHA-1/256/384, HMAC | FIPS 180-4, RFC 2104 |
+//! | [`eax`] | AES-EAX (the EAP-PSK protected channel) | Bellare–Rogaway–Wagner 2004 |
+//! | [`hmac`] | SHA-1/256/384/512, MD5 (RADIUS only), HMAC | FIPS 180-4, RFC 1321, RFC 2104 |
 //! | [`prf`] | [`Prf`], IKEv2 `prf+`, HKDF | RFC 7296 §2.13, RFC 5869 |
 //! | [`keywrap`] | AES key wrap | RFC 3394 |
 //! | [`ecc`] | P-256 ECDH and ECDSA | SEC 1, FIPS 186-4, RFC 5903 |
