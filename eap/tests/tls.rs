@@ -1059,3 +1059,228 @@ proptest! {
         }
     }
 }
+
+/// Interop: wpa_supplicant's EAP-TLS peer (`eapol_test`, through a minimal RADIUS server in this
+/// test) against our [`TlsServer`], TLS 1.2 and TLS 1.3. The MSK goes back in MS-MPPE-Recv-Key
+/// (RFC 2548), which `eapol_test` compares with the MSK its own TLS stack derived: an
+/// independent check of RFC 5216 §2.3 and RFC 9190 §2.3. Skipped when `eapol_test` is not
+/// installed.
+mod eapol_test {
+    use super::*;
+    use std::net::UdpSocket;
+    use std::process::{Command, Stdio};
+
+    use openssl::rand::rand_bytes;
+
+    const SECRET: &[u8] = b"interop-secret";
+    const EAP_MESSAGE: u8 = 79;
+    const MESSAGE_AUTHENTICATOR: u8 = 80;
+    const STATE: u8 = 24;
+    const VENDOR_SPECIFIC: u8 = 26;
+
+    fn md5(parts: &[&[u8]]) -> Vec<u8> {
+        hash(MessageDigest::md5(), &parts.concat())
+            .unwrap()
+            .to_vec()
+    }
+
+    /// RFC 2548 §2.4.2 encryption of an MS-MPPE key.
+    fn mppe_key(vendor_type: u8, key: &[u8], request_auth: &[u8]) -> Vec<u8> {
+        let mut salt = [0u8; 2];
+        rand_bytes(&mut salt).unwrap();
+        salt[0] |= 0x80;
+        let mut p = vec![u8::try_from(key.len()).unwrap()];
+        p.extend_from_slice(key);
+        while p.len() % 16 != 0 {
+            p.push(0);
+        }
+        let mut out = Vec::new();
+        let mut b = md5(&[SECRET, request_auth, &salt]);
+        for chunk in p.chunks(16) {
+            let c: Vec<u8> = chunk.iter().zip(&b).map(|(x, y)| x ^ y).collect();
+            b = md5(&[SECRET, &c]);
+            out.extend_from_slice(&c);
+        }
+        let mut vsa = 311u32.to_be_bytes().to_vec();
+        vsa.push(vendor_type);
+        vsa.push(u8::try_from(2 + 2 + out.len()).unwrap());
+        vsa.extend_from_slice(&salt);
+        vsa.extend(out);
+        vsa
+    }
+
+    fn attr(out: &mut Vec<u8>, t: u8, v: &[u8]) {
+        out.push(t);
+        out.push(u8::try_from(v.len() + 2).unwrap());
+        out.extend_from_slice(v);
+    }
+
+    /// A RADIUS response (RFC 2865 §3, RFC 3579 §3.2 Message-Authenticator).
+    fn response(code: u8, req: &[u8], eap: &[u8], extra: &[(u8, Vec<u8>)]) -> Vec<u8> {
+        let mut attrs = Vec::new();
+        for chunk in eap.chunks(253) {
+            attr(&mut attrs, EAP_MESSAGE, chunk);
+        }
+        for (t, v) in extra {
+            attr(&mut attrs, *t, v);
+        }
+        let ma_at = attrs.len();
+        attr(&mut attrs, MESSAGE_AUTHENTICATOR, &[0; 16]);
+        let len = u16::try_from(20 + attrs.len()).unwrap();
+        let mut pkt = vec![code, req[1]];
+        pkt.extend_from_slice(&len.to_be_bytes());
+        pkt.extend_from_slice(&req[4..20]);
+        pkt.extend_from_slice(&attrs);
+        let ma = hmac(MessageDigest::md5(), SECRET, &[&pkt]);
+        pkt[20 + ma_at + 2..20 + ma_at + 18].copy_from_slice(&ma);
+        let auth = md5(&[&pkt, SECRET]);
+        pkt[4..20].copy_from_slice(&auth);
+        pkt
+    }
+
+    fn eap_messages(req: &[u8]) -> Vec<u8> {
+        let mut eap = Vec::new();
+        let mut rest = &req[20..];
+        while rest.len() >= 2 {
+            let (t, l) = (rest[0], usize::from(rest[1]));
+            if t == EAP_MESSAGE {
+                eap.extend_from_slice(&rest[2..l]);
+            }
+            rest = &rest[l..];
+        }
+        eap
+    }
+
+    fn eap_request(id: u8, type_data: &[u8]) -> Vec<u8> {
+        let mut p = vec![1, id];
+        p.extend_from_slice(&u16::try_from(5 + type_data.len()).unwrap().to_be_bytes());
+        p.push(13);
+        p.extend_from_slice(type_data);
+        p
+    }
+
+    fn run(versions: TlsVersions, phase1: &str) -> (bool, String, Option<TlsKeys>) {
+        let p = pki();
+        let dir = tempfile::tempdir().unwrap();
+        let path = |n: &str| dir.path().join(n).to_str().unwrap().to_owned();
+        std::fs::write(path("ca.pem"), &p.root).unwrap();
+        std::fs::write(path("client.pem"), &p.client.chain).unwrap();
+        std::fs::write(path("client.key"), &p.client.key).unwrap();
+        std::fs::write(
+            path("eapol.conf"),
+            format!(
+                "network={{\n key_mgmt=IEEE8021X\n eap=TLS\n identity=\"{CLIENT_NAME}\"\n \
+                 ca_cert=\"{}\"\n client_cert=\"{}\"\n private_key=\"{}\"\n \
+                 phase1=\"{phase1}\"\n}}\n",
+                path("ca.pem"),
+                path("client.pem"),
+                path("client.key")
+            ),
+        )
+        .unwrap();
+
+        let mut sc = server_config(versions);
+        sc.expected_peer_name = Some(CLIENT_NAME.into());
+        let mut server = TlsServer::new(&TlsServerContext::new(&sc).unwrap());
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let port = sock.local_addr().unwrap().port();
+        let child = Command::new("eapol_test")
+            .args([
+                "-c",
+                &path("eapol.conf"),
+                "-a",
+                "127.0.0.1",
+                "-r",
+                "0",
+                "-t",
+                "15",
+            ])
+            .arg(format!("-p{port}"))
+            .arg(format!("-s{}", String::from_utf8_lossy(SECRET)))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+
+        let mut id = 0u8;
+        let mut keys = None;
+        let mut buf = [0u8; 4096];
+        while let Ok((n, from)) = sock.recv_from(&mut buf) {
+            let req = &buf[..n];
+            if req[0] != 1 || n < 20 {
+                continue;
+            }
+            let eap = eap_messages(req);
+            if eap.len() < 5 || eap[0] != 2 {
+                continue;
+            }
+            let state = vec![(STATE, b"eap-tls".to_vec())];
+            let reply = if eap[4] == 1 {
+                // Identity.
+                id = eap[1].wrapping_add(1);
+                let start = server.start().unwrap();
+                response(11, req, &eap_request(id, &start), &state)
+            } else {
+                let step = if eap[4] == 13 {
+                    server.process(&eap[5..])
+                } else {
+                    Err(TlsError::Malformed("not EAP-TLS"))
+                };
+                id = id.wrapping_add(1);
+                match step {
+                    Ok(Step::Send(td)) | Ok(Step::Fail { send: td, .. }) => {
+                        response(11, req, &eap_request(id, &td), &state)
+                    }
+                    Ok(Step::Done { keys: k, .. }) => {
+                        let msk = k.msk.expose().to_vec();
+                        keys = Some(k);
+                        let vsas = vec![
+                            (VENDOR_SPECIFIC, mppe_key(17, &msk[..32], &req[4..20])),
+                            (VENDOR_SPECIFIC, mppe_key(16, &msk[32..], &req[4..20])),
+                        ];
+                        response(2, req, &[3, eap[1], 0, 4], &vsas)
+                    }
+                    Err(_) => response(3, req, &[4, eap[1], 0, 4], &[]),
+                }
+            };
+            sock.send_to(&reply, from).unwrap();
+            if reply[0] != 11 {
+                break;
+            }
+        }
+        let out = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.success(), text, keys)
+    }
+
+    fn installed() -> bool {
+        Command::new("eapol_test").arg("-v").output().is_ok()
+    }
+
+    #[test]
+    fn wpa_supplicant_peer_tls12() {
+        if !installed() {
+            eprintln!("eapol_test not installed; skipped");
+            return;
+        }
+        let (ok, text, keys) = run(TlsVersions::Tls12, "tls_disable_tlsv1_3=1");
+        assert!(ok, "{text}");
+        assert!(text.contains("MPPE keys OK: 1  mismatch: 0"), "{text}");
+        assert_eq!(keys.unwrap().version, TlsVersion::Tls12);
+    }
+
+    #[test]
+    fn wpa_supplicant_peer_tls13() {
+        if !installed() {
+            eprintln!("eapol_test not installed; skipped");
+            return;
+        }
+        let (ok, text, keys) = run(TlsVersions::Tls13, "tls_disable_tlsv1_3=0");
+        assert!(ok, "{text}");
+        assert!(text.contains("MPPE keys OK: 1  mismatch: 0"), "{text}");
+        assert_eq!(keys.unwrap().version, TlsVersion::Tls13);
+    }
+}
