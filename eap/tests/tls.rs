@@ -1060,12 +1060,16 @@ proptest! {
     }
 }
 
-/// Interop: wpa_supplicant's EAP-TLS peer (`eapol_test`, through a minimal RADIUS server in this
-/// test) against our [`TlsServer`], TLS 1.2 and TLS 1.3. The MSK goes back in MS-MPPE-Recv-Key
-/// (RFC 2548), which `eapol_test` compares with the MSK its own TLS stack derived: an
-/// independent check of RFC 5216 §2.3 and RFC 9190 §2.3. Skipped when `eapol_test` is not
+/// Interop, TLS 1.2 and TLS 1.3, both directions, over RADIUS written out in this test:
+/// - wpa_supplicant's EAP-TLS peer (`eapol_test`) against our [`TlsServer`]; the MSK goes back in
+///   MS-MPPE-Recv-Key (RFC 2548), which `eapol_test` compares with the MSK it derived;
+/// - our [`TlsPeer`] against hostapd's EAP server (run as a RADIUS server); its
+///   MS-MPPE-Recv-Key must be our MSK[0..32].
+///
+/// An independent check of RFC 5216 §2.3 and RFC 9190 §2.3 and of the fragmentation and success
+/// indication rules as two real implementations apply them. Skipped when the programs are not
 /// installed.
-mod eapol_test {
+mod interop {
     use super::*;
     use std::net::UdpSocket;
     use std::process::{Command, Stdio};
@@ -1254,6 +1258,197 @@ mod eapol_test {
         let text = String::from_utf8_lossy(&out.stdout).into_owned()
             + &String::from_utf8_lossy(&out.stderr);
         (out.status.success(), text, keys)
+    }
+
+    /// RFC 2548 §2.4.2 decryption of an MS-MPPE key attribute value (after the vendor type and
+    /// length: salt ‖ string).
+    fn mppe_decrypt(value: &[u8], request_auth: &[u8]) -> Vec<u8> {
+        let (salt, c) = value.split_at(2);
+        let mut p = Vec::new();
+        let mut b = md5(&[SECRET, request_auth, salt]);
+        for chunk in c.chunks(16) {
+            p.extend(chunk.iter().zip(&b).map(|(x, y)| x ^ y));
+            b = md5(&[SECRET, chunk]);
+        }
+        let len = usize::from(p[0]);
+        p[1..=len].to_vec()
+    }
+
+    fn access_request(id: u8, user: &[u8], eap: &[u8], state: Option<&[u8]>) -> Vec<u8> {
+        let mut auth = [0u8; 16];
+        rand_bytes(&mut auth).unwrap();
+        let mut attrs = Vec::new();
+        attr(&mut attrs, 1, user);
+        for chunk in eap.chunks(253) {
+            attr(&mut attrs, EAP_MESSAGE, chunk);
+        }
+        if let Some(st) = state {
+            attr(&mut attrs, STATE, st);
+        }
+        let ma_at = attrs.len();
+        attr(&mut attrs, MESSAGE_AUTHENTICATOR, &[0; 16]);
+        let mut pkt = vec![1, id];
+        pkt.extend_from_slice(&u16::try_from(20 + attrs.len()).unwrap().to_be_bytes());
+        pkt.extend_from_slice(&auth);
+        pkt.extend_from_slice(&attrs);
+        let ma = hmac(MessageDigest::md5(), SECRET, &[&pkt]);
+        pkt[20 + ma_at + 2..20 + ma_at + 18].copy_from_slice(&ma);
+        pkt
+    }
+
+    /// Our [`TlsPeer`] against hostapd's EAP server (run as a RADIUS server). Returns our
+    /// keys and the MSK[0..32] hostapd sent in MS-MPPE-Recv-Key, or hostapd's log on failure.
+    fn run_hostapd(versions: TlsVersions, tls_flags: &str) -> Result<(TlsKeys, Vec<u8>), String> {
+        let p = pki();
+        let dir = tempfile::tempdir().unwrap();
+        let path = |n: &str| dir.path().join(n).to_str().unwrap().to_owned();
+        std::fs::write(path("ca.pem"), &p.root).unwrap();
+        std::fs::write(path("server.pem"), &p.server.chain).unwrap();
+        std::fs::write(path("server.key"), &p.server.key).unwrap();
+        std::fs::write(path("users"), format!("\"{CLIENT_NAME}\" TLS\n")).unwrap();
+        std::fs::write(
+            path("clients"),
+            format!("127.0.0.1/32 {}\n", String::from_utf8_lossy(SECRET)),
+        )
+        .unwrap();
+        // A free port: bind, read it, release it for hostapd.
+        let port = UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        std::fs::write(
+            path("hostapd.conf"),
+            format!(
+                "driver=none\ninterface=eaptls0\nlogger_stdout=-1\nlogger_stdout_level=0\n\
+                 eap_server=1\neap_user_file={}\nca_cert={}\nserver_cert={}\n\
+                 private_key={}\nradius_server_clients={}\nradius_server_auth_port={port}\n\
+                 {tls_flags}\n",
+                path("users"),
+                path("ca.pem"),
+                path("server.pem"),
+                path("server.key"),
+                path("clients"),
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new("hostapd")
+            .arg(path("hostapd.conf"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let result = (|| {
+            let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+            sock.set_read_timeout(Some(Duration::from_millis(500)))
+                .unwrap();
+            let server = format!("127.0.0.1:{port}");
+            let mut peer = TlsPeer::new(&TlsPeerContext::new(&peer_config(versions)).unwrap());
+            let user = CLIENT_NAME.as_bytes();
+            // EAP-Response/Identity.
+            let mut eap = vec![2, 0];
+            eap.extend_from_slice(&u16::try_from(5 + user.len()).unwrap().to_be_bytes());
+            eap.push(1);
+            eap.extend_from_slice(user);
+            let mut state: Option<Vec<u8>> = None;
+            let mut keys = None;
+            let mut buf = [0u8; 4096];
+            for rid in 0..=255u8 {
+                let req = access_request(rid, user, &eap, state.as_deref());
+                // hostapd may still be starting: retry the first request.
+                let mut reply = None;
+                for _ in 0..20 {
+                    sock.send_to(&req, &server).unwrap();
+                    if let Ok(n) = sock.recv(&mut buf) {
+                        reply = Some(buf[..n].to_vec());
+                        break;
+                    }
+                }
+                let reply = reply.ok_or("no RADIUS reply")?;
+                let mut eap_in = Vec::new();
+                let mut recv_key = None;
+                state = None;
+                let mut rest = &reply[20..];
+                while rest.len() >= 2 {
+                    let (t, l) = (rest[0], usize::from(rest[1]));
+                    let v = &rest[2..l];
+                    match t {
+                        EAP_MESSAGE => eap_in.extend_from_slice(v),
+                        STATE => state = Some(v.to_vec()),
+                        VENDOR_SPECIFIC if v[..4] == 311u32.to_be_bytes() && v[4] == 17 => {
+                            recv_key = Some(mppe_decrypt(&v[6..], &req[4..20]));
+                        }
+                        _ => {}
+                    }
+                    rest = &rest[l..];
+                }
+                match reply[0] {
+                    2 => {
+                        let keys: TlsKeys = keys.ok_or("Access-Accept before our peer finished")?;
+                        return Ok((keys, recv_key.ok_or("no MS-MPPE-Recv-Key")?));
+                    }
+                    11 => {}
+                    c => return Err(format!("RADIUS code {c}, our peer: {:?}", peer.failure())),
+                }
+                if eap_in.len() < 6 || eap_in[0] != 1 || eap_in[4] != 13 {
+                    return Err(format!("not an EAP-TLS request: {eap_in:02x?}"));
+                }
+                let td = match peer.process(&eap_in[5..]) {
+                    Ok(Step::Send(td)) => td,
+                    Ok(Step::Done { send, keys: k }) => {
+                        keys = Some(k);
+                        send.unwrap()
+                    }
+                    Ok(Step::Fail { send, error }) => {
+                        eprintln!("our peer failed: {error}");
+                        send
+                    }
+                    Err(e) => return Err(format!("our peer: {e}")),
+                };
+                eap = vec![2, eap_in[1]];
+                eap.extend_from_slice(&u16::try_from(5 + td.len()).unwrap().to_be_bytes());
+                eap.push(13);
+                eap.extend_from_slice(&td);
+            }
+            Err("too many round trips".to_string())
+        })();
+        child.kill().unwrap();
+        let out = child.wait_with_output().unwrap();
+        result.map_err(|e| {
+            format!(
+                "{e}\n--- hostapd ---\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+    }
+
+    fn hostapd_installed() -> bool {
+        Command::new("hostapd").arg("-v").output().is_ok()
+    }
+
+    #[test]
+    fn hostapd_server_tls12() {
+        if !hostapd_installed() {
+            eprintln!("hostapd not installed; skipped");
+            return;
+        }
+        let (keys, recv_key) =
+            run_hostapd(TlsVersions::Tls12, "").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(keys.version, TlsVersion::Tls12);
+        assert_eq!(recv_key, &keys.msk.expose()[..32]);
+    }
+
+    #[test]
+    fn hostapd_server_tls13() {
+        if !hostapd_installed() {
+            eprintln!("hostapd not installed; skipped");
+            return;
+        }
+        let (keys, recv_key) = run_hostapd(TlsVersions::Tls13, "tls_flags=[ENABLE-TLSv1.3]")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(keys.version, TlsVersion::Tls13);
+        assert_eq!(recv_key, &keys.msk.expose()[..32]);
     }
 
     fn installed() -> bool {
