@@ -223,11 +223,14 @@ pub fn check_peer_commit(group: &Group, own: &Commit, peer: &Commit) -> Result<(
 }
 
 /// A secret octet string, wiped on drop.
-type Secret = Zeroizing<Vec<u8>>;
+pub type Secret = Zeroizing<Vec<u8>>;
 
+/// The shared secret of the exchange, after checking the peer's commit ([`check_peer_commit`]):
 /// `k = x(rand * (peer_scalar * PWE + peer_element))`, `len(p)` octets, and
-/// `(scalar + peer_scalar) mod q`, `len(q)` octets.
-fn shared_secret(
+/// `(scalar + peer_scalar) mod q`, `len(q)` octets. [`DragonflyError::InvalidElement`] if the
+/// shared point is the point at infinity. [`derive_keys`] builds on it; Dragonfly variants with
+/// their own key schedule (EAP-pwd, RFC 5931 §2.8.4) use it directly.
+pub fn shared_secret(
     group: &Group,
     pwe: &PasswordElement,
     secrets: &CommitSecrets,

@@ -209,12 +209,15 @@ fn max_min(a: &[u8], b: &[u8]) -> Vec<u8> {
     v
 }
 
-/// One hunting-and-pecking candidate: the x coordinate (prime_len octets), 0xff if it is below
-/// `p`, and the parity wanted for y.
-struct Candidate {
-    x: Zeroizing<Vec<u8>>,
-    in_range: u8,
-    parity: u8,
+/// One hunting-and-pecking candidate, as the round function of [`hunt_and_peck_with`] returns
+/// it: the x coordinate as a big-endian integer of exactly [`Group::prime_len`] octets (it is
+/// accepted only if it is below `p` and `x^3 + a*x + b` is a quadratic residue) and the parity
+/// (0 or 1, only the lowest bit counts) the y coordinate must have.
+pub struct PweCandidate {
+    /// The x coordinate candidate, [`Group::prime_len`] octets (secret).
+    pub x: Zeroizing<Vec<u8>>,
+    /// The wanted parity of y (secret).
+    pub parity: u8,
 }
 
 fn candidate(
@@ -224,7 +227,7 @@ fn candidate(
     password: &[u8],
     counter: u8,
     ctx: &mut BigNumContext,
-) -> Result<Candidate, DragonflyError> {
+) -> Result<PweCandidate, DragonflyError> {
     let p_bytes = group.fe_bytes(group.p())?;
     match profile {
         Profile::Ieee80211 => {
@@ -241,13 +244,8 @@ fn candidate(
                 n.clear();
                 shifted.clear();
             }
-            let in_range = ct_lt_mask(&value, &p_bytes);
             let parity = seed.last().map_or(0, |b| b & 1);
-            Ok(Candidate {
-                x: value,
-                in_range,
-                parity,
-            })
+            Ok(PweCandidate { x: value, parity })
         }
         Profile::Rfc7664 => {
             let hash = group.hash();
@@ -271,9 +269,8 @@ fn candidate(
             t.clear();
             r.clear();
             seed.clear();
-            Ok(Candidate {
+            Ok(PweCandidate {
                 x,
-                in_range: 0xff,
                 parity: base.last().map_or(0, |b| b & 1),
             })
         }
@@ -377,10 +374,36 @@ fn hunt_and_peck(
     id_a: &[u8],
     id_b: &[u8],
 ) -> Result<PasswordElement, DragonflyError> {
+    let ids = max_min(id_a, id_b);
+    let mut ctx = BigNumContext::new()?;
+    hunt_and_peck_with(group, password, |pw, counter| {
+        candidate(group, profile, &ids, pw, counter, &mut ctx)
+    })
+}
+
+/// The hunting-and-pecking loop with a caller-defined round function, for Dragonfly variants
+/// whose seed derivation differs from [`Profile`]'s (EAP-pwd, RFC 5931 §2.8.3, hashes a token
+/// and both identities in a fixed order with its own KDF).
+///
+/// `round(password, counter)` is called for `counter = 1, 2, …`, at least [`MIN_ITERATIONS`]
+/// times and at most [`MAX_ITERATIONS`] (then [`DragonflyError::PweNotFound`]). Once a
+/// candidate was accepted, `password` is a random stub of the same length (the round function
+/// must hash what it is given, not a captured copy of the password). The first accepted
+/// candidate wins: `x` below `p` (a constant-time comparison) with `x^3 + a*x + b` a quadratic
+/// residue (the blinded test), and `y` is the square root with the candidate's parity. A
+/// candidate `x` of another length than [`Group::prime_len`] is an error.
+pub fn hunt_and_peck_with<F>(
+    group: &Group,
+    password: &[u8],
+    mut round: F,
+) -> Result<PasswordElement, DragonflyError>
+where
+    F: FnMut(&[u8], u8) -> Result<PweCandidate, DragonflyError>,
+{
     let blind = RngHandle::os();
     let mut ctx = BigNumContext::new()?;
-    let ids = max_min(id_a, id_b);
     let plen = group.prime_len();
+    let p_bytes = group.fe_bytes(group.p())?;
     let (qr, qnr) = random_qr_qnr(group, &blind, &mut ctx)?;
     let stub = Zeroizing::new(blind.vec(password.len())?);
     let mut tmp_password = Zeroizing::new(vec![0u8; password.len()]);
@@ -396,15 +419,19 @@ fn hunt_and_peck(
             return Err(DragonflyError::PweNotFound);
         }
         ct_select(found, &stub, password, &mut tmp_password);
-        let cand = candidate(group, profile, &ids, &tmp_password, counter, &mut ctx)?;
+        let cand = round(&tmp_password, counter)?;
+        if cand.x.len() != plen {
+            return Err(lib("candidate length"));
+        }
+        let in_range = ct_lt_mask(&cand.x, &p_bytes);
         let mut x = BigNum::from_slice(&cand.x)?;
         let mut y2 = group.y_squared(&x, &mut ctx)?;
-        let res = is_qr_blind(group, &y2, &qr, &qnr, &blind, &mut ctx)? & cand.in_range;
+        let res = is_qr_blind(group, &y2, &qr, &qnr, &blind, &mut ctx)? & in_range;
         x.clear();
         y2.clear();
         ct_select(found, &x_bin, &cand.x, &mut x_next);
         x_bin.copy_from_slice(&x_next);
-        parity = (found & parity) | (!found & cand.parity);
+        parity = (found & parity) | (!found & (cand.parity & 1));
         found |= res;
         iterations += 1;
         counter = counter.checked_add(1).ok_or(DragonflyError::PweNotFound)?;
