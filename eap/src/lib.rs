@@ -19,6 +19,7 @@ pub mod authenticator;
 pub mod method;
 pub mod peer;
 pub mod psk;
+pub mod pwd;
 pub mod tls;
 pub mod wire;
 

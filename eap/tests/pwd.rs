@@ -1,0 +1,533 @@
+//! EAP-pwd (RFC 5931): our peer against our server through the EAP state machines (keys and
+//! Session-Id agree, also with fragmentation), wrong password, tampered and invalid commits and
+//! confirms, reflection, out-of-order and garbage input; and interop with independent
+//! implementations of the Dragonfly core: wpa_supplicant's EAP-pwd peer (`eapol_test`) against
+//! our server, and our peer against hostapd's EAP-pwd server (RADIUS server mode).
+//!
+//! The interop helpers (RADIUS server around our authenticator, hostapd runner) are private to
+//! `eapol_test.rs` and `hostapd.rs`; the minimum is duplicated here rather than changing those
+//! files. The interop tests print a note and pass when the program is not installed.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use eap::authenticator::{
+    AuthAction, AuthFailure, AuthOutcome, Authenticator, AuthenticatorConfig,
+};
+use eap::method::{
+    Decision, MethodContext, MethodError, MethodKeys, MethodState, PeerMethod, PeerStep,
+    ServerMethod, ServerStep,
+};
+use eap::peer::{Peer, PeerAction, PeerConfig, PeerFailure, PeerOutcome};
+use eap::pwd::{PwdPeer, PwdServer, PwdStore};
+use eap::wire::{EapType, MethodId};
+use kmp_api::crypto::hmac::hmac_sha256;
+use kmp_api::rng::RngHandle;
+use kmp_api::session::SecretBytes;
+use kmp_api::time::{Duration, Instant};
+use proptest::prelude::*;
+
+const USER: &[u8] = b"node-1@example";
+const PASSWORD: &[u8] = b"correct horse battery staple";
+const PWD: MethodId = MethodId::Legacy(EapType::PWD);
+/// The order of P-256.
+const ORDER: &str = "ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551";
+
+fn store() -> Arc<dyn PwdStore> {
+    Arc::new(|id: &[u8]| (id == USER).then(|| SecretBytes::from_slice(PASSWORD)))
+}
+
+fn server(frag: usize) -> PwdServer {
+    PwdServer::with_fragment_size(b"aaa.example".to_vec(), store(), frag).unwrap()
+}
+
+fn pwd_peer(id: &[u8], password: &[u8], frag: usize) -> PwdPeer {
+    PwdPeer::with_fragment_size(id.to_vec(), SecretBytes::from_slice(password), frag).unwrap()
+}
+
+fn peer(method: PwdPeer, seed: u64) -> Peer {
+    Peer::new(
+        PeerConfig::new(USER.to_vec()),
+        vec![Box::new(method)],
+        RngHandle::seeded(seed),
+        Instant::ZERO,
+    )
+}
+
+fn authenticator(method: PwdServer, seed: u64) -> Authenticator {
+    Authenticator::new(
+        AuthenticatorConfig::default(),
+        vec![Box::new(method)],
+        RngHandle::seeded(seed),
+    )
+}
+
+#[derive(Default)]
+struct Run {
+    to_peer: Vec<Vec<u8>>,
+    to_auth: Vec<Vec<u8>>,
+    peer_outcome: Option<PeerOutcome>,
+    auth_outcome: Option<AuthOutcome>,
+}
+
+/// Moves packets both ways until neither side has anything to send; `tamper` may change each
+/// packet to the peer (index, packet).
+fn exchange(
+    a: &mut Authenticator,
+    p: &mut Peer,
+    now: Instant,
+    mut tamper: impl FnMut(usize, &mut Vec<u8>),
+    run: &mut Run,
+) {
+    loop {
+        let mut progressed = false;
+        while let Some(act) = a.poll_action() {
+            progressed = true;
+            match act {
+                AuthAction::Send(mut pkt) => {
+                    tamper(run.to_peer.len(), &mut pkt);
+                    run.to_peer.push(pkt.clone());
+                    let _ = p.handle_packet(now, &pkt);
+                }
+                AuthAction::Finished(o) => run.auth_outcome = Some(o),
+            }
+        }
+        while let Some(act) = p.poll_action() {
+            progressed = true;
+            match act {
+                PeerAction::Send(pkt) => {
+                    run.to_auth.push(pkt.clone());
+                    let _ = a.handle_packet(now, &pkt);
+                }
+                PeerAction::Notification(_) => {}
+                PeerAction::Finished(o) => run.peer_outcome = Some(o),
+            }
+        }
+        if !progressed {
+            return;
+        }
+    }
+}
+
+fn keys_of(o: &Option<PeerOutcome>) -> MethodKeys {
+    match o {
+        Some(PeerOutcome::Success { keys: Some(k), .. }) => k.clone(),
+        other => panic!("peer did not succeed: {other:?}"),
+    }
+}
+
+fn auth_keys_of(o: &Option<AuthOutcome>) -> MethodKeys {
+    match o {
+        Some(AuthOutcome::Success { keys: Some(k), .. }) => k.clone(),
+        other => panic!("authenticator did not succeed: {other:?}"),
+    }
+}
+
+/// The EAP-pwd type-data of an EAP Request/Response (after Code, Id, Length, Type).
+fn type_data(pkt: &[u8]) -> &[u8] {
+    assert_eq!(pkt[4], 52, "not an EAP-pwd packet: {pkt:02x?}");
+    &pkt[5..]
+}
+
+#[test]
+fn end_to_end_keys_and_session_id_agree() {
+    let mut a = authenticator(server(1000), 1);
+    let mut p = peer(pwd_peer(USER, PASSWORD, 1000), 2);
+    a.start(Instant::ZERO).unwrap();
+    let mut run = Run::default();
+    exchange(&mut a, &mut p, Instant::ZERO, |_, _| {}, &mut run);
+    let (kp, ka) = (keys_of(&run.peer_outcome), auth_keys_of(&run.auth_outcome));
+    assert_eq!(kp, ka);
+    assert_eq!(kp.msk.len(), 64);
+    assert_eq!(kp.emsk.len(), 64);
+    assert_ne!(kp.msk, kp.emsk);
+    // Identity, ID, Commit, Confirm, Success; Identity, ID, Commit, Confirm.
+    assert_eq!(run.to_peer.len(), 5);
+    assert_eq!(run.to_auth.len(), 4);
+    let id_req = type_data(&run.to_peer[1]);
+    assert_eq!(id_req[0], 0x01);
+    assert_eq!(&id_req[1..5], &[0, 19, 1, 1]);
+    assert_eq!(id_req[9], 0, "prep none");
+    assert_eq!(&id_req[10..], b"aaa.example");
+    let id_resp = type_data(&run.to_auth[1]);
+    assert_eq!(&id_resp[..10], &id_req[..10], "suite and token echoed");
+    assert_eq!(&id_resp[10..], USER);
+    // Commit = Element (64) || Scalar (32).
+    let commit_s = type_data(&run.to_peer[2]);
+    let commit_p = type_data(&run.to_auth[2]);
+    assert_eq!((commit_s[0], commit_s.len()), (0x02, 97));
+    assert_eq!((commit_p[0], commit_p.len()), (0x02, 97));
+    assert_eq!(type_data(&run.to_peer[3]).len(), 33);
+    assert_eq!(type_data(&run.to_auth[3]).len(), 33);
+    // Session-Id = 52 || H(ciphersuite || scalar_p || scalar_s), H = HMAC-SHA256(0^32, ·),
+    // recomputed from the wire.
+    let mut msg = vec![0, 19, 1, 1];
+    msg.extend_from_slice(&commit_p[65..]);
+    msg.extend_from_slice(&commit_s[65..]);
+    let mut sid = vec![52];
+    sid.extend_from_slice(&hmac_sha256(&[0; 32], &msg).unwrap());
+    assert_eq!(kp.session_id, sid);
+    assert!(a.is_finished() && p.is_finished());
+}
+
+#[test]
+fn fragmented_messages_are_reassembled() {
+    // A 300-octet identity makes both PWD-IDs long; 40-octet fragments split the commits too.
+    let long_id: Vec<u8> = b"node-1@"
+        .iter()
+        .copied()
+        .chain(std::iter::repeat_n(b'x', 293))
+        .collect();
+    let id = long_id.clone();
+    let store: Arc<dyn PwdStore> =
+        Arc::new(move |i: &[u8]| (i == id).then(|| SecretBytes::from_slice(PASSWORD)));
+    let srv = PwdServer::with_fragment_size(vec![b's'; 200], store, 40).unwrap();
+    let mut a = authenticator(srv, 3);
+    let mut p = peer(pwd_peer(&long_id, PASSWORD, 40), 4);
+    a.start(Instant::ZERO).unwrap();
+    let mut run = Run::default();
+    exchange(&mut a, &mut p, Instant::ZERO, |_, _| {}, &mut run);
+    assert_eq!(keys_of(&run.peer_outcome), auth_keys_of(&run.auth_outcome));
+    for pkt in run.to_peer.iter().chain(&run.to_auth) {
+        assert!(pkt.len() <= 5 + 40, "a packet exceeds the fragment size");
+    }
+    let firsts = run
+        .to_peer
+        .iter()
+        .chain(&run.to_auth)
+        .filter(|p| p.len() > 5 && p[4] == 52 && p[5] & 0xc0 == 0xc0)
+        .count();
+    assert_eq!(firsts, 4, "both PWD-IDs and both commits are fragmented");
+    let acks = run
+        .to_peer
+        .iter()
+        .chain(&run.to_auth)
+        .filter(|p| p.len() == 6 && p[4] == 52)
+        .count();
+    // ID request 209 octets: 1 + ceil(172/39) = 6 fragments, 5 ACKs; ID response 309: 1 +
+    // ceil(272/39) = 8, 7 ACKs; each commit 96: 1 + ceil(59/39) = 3, 2 ACKs.
+    assert_eq!(acks, 5 + 7 + 2 + 2);
+}
+
+#[test]
+fn wrong_password_fails_both_sides() {
+    let mut a = authenticator(server(1000), 5);
+    let mut p = peer(pwd_peer(USER, b"wrong password", 1000), 6);
+    a.start(Instant::ZERO).unwrap();
+    let mut run = Run::default();
+    exchange(&mut a, &mut p, Instant::ZERO, |_, _| {}, &mut run);
+    // The server confirms first: the peer sees the mismatch, fails and sends nothing.
+    assert_eq!(
+        run.peer_outcome,
+        Some(PeerOutcome::Failure(PeerFailure::MethodFailed(PWD)))
+    );
+    assert_eq!(run.to_auth.len(), 3, "no PWD-Confirm response");
+    assert_eq!(run.auth_outcome, None);
+    // The server never succeeds: it retransmits its confirm and times out.
+    let mut now = Instant::ZERO;
+    while let Some(t) = a.poll_timeout() {
+        now = t;
+        a.handle_timeout(now);
+        exchange(&mut a, &mut p, now, |_, _| {}, &mut run);
+    }
+    assert_eq!(
+        run.auth_outcome,
+        Some(AuthOutcome::Failure(AuthFailure::Timeout))
+    );
+    assert!(now > Instant::ZERO + Duration::from_secs(10));
+}
+
+#[test]
+fn unknown_identity_fails_at_the_server() {
+    let mut a = authenticator(server(1000), 7);
+    let mut p = peer(pwd_peer(b"someone-else", PASSWORD, 1000), 8);
+    a.start(Instant::ZERO).unwrap();
+    let mut run = Run::default();
+    exchange(&mut a, &mut p, Instant::ZERO, |_, _| {}, &mut run);
+    assert_eq!(
+        run.auth_outcome,
+        Some(AuthOutcome::Failure(AuthFailure::MethodFailed(PWD)))
+    );
+    assert_eq!(
+        run.peer_outcome,
+        Some(PeerOutcome::Failure(PeerFailure::Rejected))
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The methods driven directly.
+
+fn ctx(rng: &RngHandle) -> MethodContext<'_> {
+    MethodContext {
+        rng,
+        now: Instant::ZERO,
+        in_identifier: 1,
+        out_identifier: 1,
+    }
+}
+
+fn resp(step: PeerStep) -> Vec<u8> {
+    assert_eq!(
+        (step.state, step.decision),
+        (MethodState::MayCont, Decision::Fail)
+    );
+    step.response.expect("a response")
+}
+
+fn req(step: ServerStep) -> Vec<u8> {
+    match step {
+        ServerStep::Request(r) => r,
+        other => panic!("expected a request, got {other:?}"),
+    }
+}
+
+fn failed(step: &PeerStep) -> bool {
+    step.response.is_none() && step.state == MethodState::Done && step.decision == Decision::Fail
+}
+
+/// A server and a peer after the PWD-ID exchange; returns the server's commit request.
+fn after_id(rng: &RngHandle) -> (PwdServer, PwdPeer, Vec<u8>) {
+    let mut s = server(1000);
+    let mut p = pwd_peer(USER, PASSWORD, 1000);
+    let id_req = s.start(&ctx(rng), USER).unwrap();
+    let id_resp = resp(p.process(&ctx(rng), &id_req).unwrap());
+    let commit = req(s.process(&ctx(rng), &id_resp).unwrap());
+    (s, p, commit)
+}
+
+fn h(s: &str) -> Vec<u8> {
+    hex::decode(s).unwrap()
+}
+
+/// Commit type-data with `element` and `scalar` replaced.
+fn commit_with(element: &[u8], scalar: &[u8]) -> Vec<u8> {
+    let mut v = vec![0x02];
+    v.extend_from_slice(element);
+    v.extend_from_slice(scalar);
+    v
+}
+
+/// Element/scalar pairs that must be refused: scalar 0, 1, the order, above it; element
+/// (0, 0) (how the point at infinity would look), off the curve, a coordinate ≥ p.
+fn bad_commits(valid: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
+    let (element, scalar) = (&valid[1..65], &valid[65..]);
+    let mut one = vec![0; 32];
+    one[31] = 1;
+    let mut off = element.to_vec();
+    off[63] ^= 1;
+    let mut big_x = element.to_vec();
+    big_x[..32].copy_from_slice(&[0xff; 32]);
+    vec![
+        ("scalar 0", commit_with(element, &[0; 32])),
+        ("scalar 1", commit_with(element, &one)),
+        ("scalar = order", commit_with(element, &h(ORDER))),
+        ("scalar > order", commit_with(element, &[0xff; 32])),
+        ("element (0,0)", commit_with(&[0; 64], scalar)),
+        ("element off the curve", commit_with(&off, scalar)),
+        ("element x >= p", commit_with(&big_x, scalar)),
+    ]
+}
+
+#[test]
+fn peer_refuses_invalid_server_commits() {
+    let rng = RngHandle::seeded(10);
+    let (_, p0, commit) = after_id(&rng);
+    drop(p0);
+    for (what, bad) in bad_commits(&commit) {
+        let (_, mut p, _) = after_id(&rng);
+        let step = p.process(&ctx(&rng), &bad).unwrap();
+        assert!(failed(&step), "{what}: {step:?}");
+        assert!(p.keys().is_none());
+    }
+}
+
+#[test]
+fn server_refuses_invalid_and_reflected_peer_commits() {
+    let rng = RngHandle::seeded(11);
+    let (_, mut p, commit) = after_id(&rng);
+    let peer_commit = resp(p.process(&ctx(&rng), &commit).unwrap());
+    for (what, bad) in bad_commits(&peer_commit) {
+        let (mut s, _, _) = after_id(&rng);
+        assert_eq!(
+            s.process(&ctx(&rng), &bad).unwrap(),
+            ServerStep::Failure,
+            "{what}"
+        );
+        assert!(s.keys().is_none());
+        assert!(s.process(&ctx(&rng), &bad).is_err(), "done after failing");
+    }
+    // Reflection: the server's own commit, its own element with another valid scalar, its
+    // own scalar with another valid element.
+    for what in ["commit", "element", "scalar"] {
+        let (mut s, mut p, own) = after_id(&rng);
+        let theirs = resp(p.process(&ctx(&rng), &own).unwrap());
+        let bad = match what {
+            "commit" => own.clone(),
+            "element" => commit_with(&own[1..65], &theirs[65..]),
+            _ => commit_with(&theirs[1..65], &own[65..]),
+        };
+        assert_eq!(
+            s.process(&ctx(&rng), &bad).unwrap(),
+            ServerStep::Failure,
+            "reflected {what}"
+        );
+    }
+}
+
+#[test]
+fn tampered_commits_and_confirms_fail() {
+    let rng = RngHandle::seeded(12);
+    // A changed (still valid) server scalar: the commit is accepted, the confirm cannot match.
+    let (mut s, mut p, mut commit) = after_id(&rng);
+    commit[96] ^= 1;
+    let c = resp(p.process(&ctx(&rng), &commit).unwrap());
+    let confirm = req(s.process(&ctx(&rng), &c).unwrap());
+    assert!(failed(&p.process(&ctx(&rng), &confirm).unwrap()));
+
+    // A changed peer scalar: the server's confirm is computed over it, the peer refuses it.
+    let (mut s, mut p, commit) = after_id(&rng);
+    let mut c = resp(p.process(&ctx(&rng), &commit).unwrap());
+    c[96] ^= 1;
+    let confirm = req(s.process(&ctx(&rng), &c).unwrap());
+    assert!(failed(&p.process(&ctx(&rng), &confirm).unwrap()));
+
+    // A changed server confirm.
+    let (mut s, mut p, commit) = after_id(&rng);
+    let c = resp(p.process(&ctx(&rng), &commit).unwrap());
+    let mut confirm = req(s.process(&ctx(&rng), &c).unwrap());
+    confirm[5] ^= 0x80;
+    assert!(failed(&p.process(&ctx(&rng), &confirm).unwrap()));
+
+    // A changed peer confirm.
+    let (mut s, mut p, commit) = after_id(&rng);
+    let c = resp(p.process(&ctx(&rng), &commit).unwrap());
+    let confirm = req(s.process(&ctx(&rng), &c).unwrap());
+    let step = p.process(&ctx(&rng), &confirm).unwrap();
+    assert_eq!(
+        (step.state, step.decision),
+        (MethodState::Done, Decision::UncondSucc)
+    );
+    let mut cp = step.response.unwrap();
+    cp[32] ^= 1;
+    assert_eq!(s.process(&ctx(&rng), &cp).unwrap(), ServerStep::Failure);
+    assert!(s.keys().is_none());
+    assert!(p.keys().is_some());
+}
+
+#[test]
+fn id_mismatches_fail() {
+    let rng = RngHandle::seeded(13);
+    // The peer refuses another group, random function, PRF or preparation.
+    for (i, v) in [(2usize, 20u8), (3, 2), (4, 2), (9, 1)] {
+        let mut s = server(1000);
+        let mut id_req = s.start(&ctx(&rng), USER).unwrap();
+        id_req[i] = v;
+        let mut p = pwd_peer(USER, PASSWORD, 1000);
+        assert!(
+            failed(&p.process(&ctx(&rng), &id_req).unwrap()),
+            "octet {i}"
+        );
+    }
+    // The server refuses a changed suite or token in the response.
+    for i in [2usize, 3, 4, 5, 8, 9] {
+        let mut s = server(1000);
+        let id_req = s.start(&ctx(&rng), USER).unwrap();
+        let mut p = pwd_peer(USER, PASSWORD, 1000);
+        let mut id_resp = resp(p.process(&ctx(&rng), &id_req).unwrap());
+        id_resp[i] ^= 1;
+        assert_eq!(
+            s.process(&ctx(&rng), &id_resp).unwrap(),
+            ServerStep::Failure,
+            "octet {i}"
+        );
+    }
+}
+
+#[test]
+fn malformed_and_out_of_order_messages_are_ignored() {
+    let rng = RngHandle::seeded(14);
+    let (mut s, mut p, commit) = after_id(&rng);
+    // Wrong lengths, wrong exchange, unknown exchange: ignored, state kept.
+    for bad in [
+        &commit[..96],
+        &[&commit[..], &[0][..]].concat()[..],
+        &[0x03; 33][..],
+        &[0x01, 0, 19, 1, 1][..],
+        &[0x05, 1, 2][..],
+        &[][..],
+    ] {
+        assert!(
+            matches!(p.process(&ctx(&rng), bad), Err(MethodError::Invalid(_))),
+            "{bad:02x?}"
+        );
+    }
+    let c = resp(p.process(&ctx(&rng), &commit).unwrap());
+    for bad in [&c[..50], &[0x03; 33][..], &[0x01; 20][..]] {
+        assert!(s.process(&ctx(&rng), bad).is_err());
+    }
+    let confirm = req(s.process(&ctx(&rng), &c).unwrap());
+    assert!(p.process(&ctx(&rng), &confirm[..32]).is_err());
+    let cp = p.process(&ctx(&rng), &confirm).unwrap().response.unwrap();
+    assert!(s.process(&ctx(&rng), &cp[..20]).is_err());
+    assert_eq!(s.process(&ctx(&rng), &cp).unwrap(), ServerStep::Success);
+    assert_eq!(s.keys(), p.keys());
+    assert!(s.keys().is_some());
+    assert_eq!(s.peer_identity(), Some(USER));
+    assert_eq!(p.server_identity(), Some(&b"aaa.example"[..]));
+    // Nothing after the end.
+    assert!(matches!(
+        s.process(&ctx(&rng), &cp),
+        Err(MethodError::WrongState(_))
+    ));
+    assert!(matches!(
+        p.process(&ctx(&rng), &confirm),
+        Err(MethodError::WrongState(_))
+    ));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Arbitrary type-data at every stage of both roles: never a panic, never keys.
+    #[test]
+    fn garbage_never_panics(data in proptest::collection::vec(any::<u8>(), 0..200), stage in 0u8..3) {
+        let rng = RngHandle::seeded(15);
+        let (mut s, mut p, commit) = after_id(&rng);
+        let mut data = data;
+        if stage > 0 && !data.is_empty() {
+            // Mostly well-framed commits/confirms with random content.
+            data[0] = stage + 1;
+        }
+        match stage {
+            0 => {
+                let mut fresh = pwd_peer(USER, PASSWORD, 1000);
+                let _ = fresh.process(&ctx(&rng), &data);
+                let mut srv = server(1000);
+                let _ = srv.process(&ctx(&rng), &data);
+                srv.start(&ctx(&rng), USER).unwrap();
+                let _ = srv.process(&ctx(&rng), &data);
+                prop_assert!(fresh.keys().is_none() && srv.keys().is_none());
+            }
+            1 => {
+                let _ = p.process(&ctx(&rng), &data);
+                let _ = s.process(&ctx(&rng), &data);
+                prop_assert!(p.keys().is_none() && s.keys().is_none());
+            }
+            _ => {
+                let c = resp(p.process(&ctx(&rng), &commit).unwrap());
+                let confirm = req(s.process(&ctx(&rng), &c).unwrap());
+                let _ = s.process(&ctx(&rng), &data);
+                let step = p.process(&ctx(&rng), &data);
+                prop_assert!(s.keys().is_none());
+                // Only the real confirm (a 2^-256 chance) would give keys.
+                if step.is_ok() {
+                    prop_assert!(p.keys().is_none());
+                } else {
+                    let _ = p.process(&ctx(&rng), &confirm).unwrap();
+                    prop_assert!(p.keys().is_some());
+                }
+            }
+        }
+    }
+}
