@@ -7,3 +7,4 @@
 pub mod eapol;
 pub mod handshake;
 pub mod mka;
+pub mod pae;

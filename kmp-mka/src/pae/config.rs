@@ -1,0 +1,514 @@
+//! Configuration of the KMP ID 1 PAEs: the `[kmp.8021x]` TOML section.
+//!
+//! ```toml
+//! role = "supplicant"            # or "authenticator": the PAE this node runs (both session roles)
+//! identity = "node-7@pan.example" # EAP-Response/Identity (supplicant)
+//! methods = ["tls", "psk"]       # order of preference, both sides
+//! eapol_version = 3              # EAPOL Protocol Version sent (Wi-SUN: 3)
+//! start = "key-request"          # supplicant's first frame: "key-request" (Wi-SUN) or "eapol-start"
+//! start_retransmit_ms = 5000     # supplicant: resend the first frame until EAP begins …
+//! start_attempts = 3             # … this many frames in all, then Timeout
+//! idle_timeout_secs = 60         # supplicant: no EAP packet for this long fails (0: never)
+//! retransmit_ms = 3000           # authenticator: EAP Request retransmission (RFC 3748 §4.3)
+//! max_retransmissions = 4
+//! identity_request = true        # authenticator: start with EAP-Request/Identity
+//! backend_poll_ms = 50           # pass-through: how often to poll the AAA backend
+//! mka = false                    # run MKA over EAPOL-MKA after EAP, in the same session
+//!
+//! [tls]                          # needed when methods names "tls"
+//! cert_chain = "/etc/kmp/node.chain.pem"  # end entity first
+//! key = "/etc/kmp/node.key.pem"
+//! ca = "/etc/kmp/ca.pem"                  # trust anchors
+//! versions = "both"              # "1.2", "1.3" or "both"
+//! fragment_size = 1000
+//! expected_peer_name = "aaa.pan.example"  # optional
+//!
+//! [psk]                          # needed when methods names "psk"
+//! id = "node-7"                  # supplicant: ID_P; authenticator: ID_S
+//! psk_hex = "000102030405060708090a0b0c0d0e0f"
+//! [psk.peers]                    # authenticator, optional: per-device PSKs by ID_P (else psk_hex for all)
+//! "node-7" = "000102030405060708090a0b0c0d0e0f"
+//!
+//! [mka_settings]                 # used with mka = true
+//! key_server_priority = 16       # default: 16 on the authenticator, 32 on the supplicant
+//! hello_ms = 2000
+//! life_ms = 6000
+//! sak_retire_ms = 3000
+//! icv_coverage = "pae-group-header"  # or "mkpdu-only" (decision M1)
+//! key_scope = "pairwise"         # SAK installed pairwise with the peer, or "group"
+//! key_index_base = 5             # SAK with AN a → key identifier mode 1, key index base + a
+//! establish_timeout_ms = 20000   # no SAK in transmission by then: Timeout
+//! min_security_level = 6
+//! ```
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use eap::authenticator::AuthenticatorConfig;
+use eap::tls::{TlsConfig, TlsVersions};
+use kmp_api::crypto::Key128;
+use kmp_api::security::SecurityLevel;
+use kmp_api::session::SessionError;
+use kmp_api::time::Duration;
+use serde::Deserialize;
+
+use super::methods::{MethodProvider, PskProvider, TlsProvider};
+use crate::eapol::ProtocolVersion;
+use crate::handshake::PaeRole;
+use crate::mka::IcvCoverage;
+
+/// The supplicant's first frame when it starts (KMP-CREATE.request on the node).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartFrame {
+    /// An EAPOL-Key request with the PMKID / PTKID KDEs it holds, as a Wi-SUN node sends it
+    /// ([`crate::handshake::KeyRequest`]).
+    KeyRequest,
+    /// An EAPOL-Start (802.1X).
+    EapolStart,
+}
+
+/// Who a SAK installed from MKA belongs to in the PIB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SakScope {
+    /// Pairwise with the session's peer (the CA of an EAP-derived CAK has exactly two members).
+    Pairwise,
+    /// A group key.
+    Group,
+}
+
+/// MKA after EAP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MkaSettings {
+    /// Key Server Priority; `None`: 16 on the authenticator, 32 on the supplicant, so the
+    /// authenticator is key server.
+    pub key_server_priority: Option<u8>,
+    /// MKA Hello Time.
+    pub hello_time: Duration,
+    /// MKA Life Time.
+    pub life_time: Duration,
+    /// MKA SAK Retire Time.
+    pub sak_retire_time: Duration,
+    /// What the MKPDU ICV covers (decision M1).
+    pub icv_coverage: IcvCoverage,
+    /// Pairwise with the peer or group.
+    pub key_scope: SakScope,
+    /// The SAK with Association Number `a` is installed with key identifier mode 1 and key
+    /// index `key_index_base + a` (default 5: 5–8, after Wi-SUN's GTK indices 1–4).
+    pub key_index_base: u8,
+    /// How long after EAP success the first SAK may take to go into transmission.
+    pub establish_timeout: Duration,
+    /// Lowest security level of frames under the SAK.
+    pub min_security_level: SecurityLevel,
+}
+
+impl Default for MkaSettings {
+    fn default() -> Self {
+        MkaSettings {
+            key_server_priority: None,
+            hello_time: Duration::from_secs(2),
+            life_time: Duration::from_secs(6),
+            sak_retire_time: Duration::from_secs(3),
+            icv_coverage: IcvCoverage::PaeGroupHeader,
+            key_scope: SakScope::Pairwise,
+            key_index_base: 5,
+            establish_timeout: Duration::from_secs(20),
+            min_security_level: SecurityLevel::EncMic64,
+        }
+    }
+}
+
+/// Validated configuration of the KMP ID 1 PAEs.
+#[derive(Debug, Clone)]
+pub struct PaeConfig {
+    /// The PAE this node runs; initiator and responder sessions both play it.
+    pub role: PaeRole,
+    /// The identity of the EAP-Response/Identity.
+    pub identity: Vec<u8>,
+    /// The EAP methods, in order of preference.
+    pub methods: Vec<Arc<dyn MethodProvider>>,
+    /// EAPOL Protocol Version sent (any of 1–3 is accepted).
+    pub eapol_version: ProtocolVersion,
+    /// Supplicant: the first frame.
+    pub start: StartFrame,
+    /// Supplicant: resend the first frame after this long without an EAP Request.
+    pub start_retransmit: Duration,
+    /// Supplicant: first frames sent in all before giving up.
+    pub start_attempts: u32,
+    /// Supplicant: RFC 4137 ClientTimeout.
+    pub idle_timeout: Option<Duration>,
+    /// Authenticator: EAP retransmission and Identity.
+    pub authenticator: AuthenticatorConfig,
+    /// Pass-through: the interval at which the session polls the backend.
+    pub backend_poll: Duration,
+    /// MKA after EAP, if set.
+    pub mka: Option<MkaSettings>,
+}
+
+impl PaeConfig {
+    /// Defaults for `role` with `identity` and `methods`: EAPOL v3, Wi-SUN key request start
+    /// (5 s, 3 attempts), 60 s idle timeout, RFC 4137 retransmission (3 s, 4 times), 50 ms
+    /// backend polling, no MKA.
+    pub fn new(
+        role: PaeRole,
+        identity: impl Into<Vec<u8>>,
+        methods: Vec<Arc<dyn MethodProvider>>,
+    ) -> PaeConfig {
+        PaeConfig {
+            role,
+            identity: identity.into(),
+            methods,
+            eapol_version: ProtocolVersion::V2010,
+            start: StartFrame::KeyRequest,
+            start_retransmit: Duration::from_secs(5),
+            start_attempts: 3,
+            idle_timeout: Some(Duration::from_secs(60)),
+            authenticator: AuthenticatorConfig::default(),
+            backend_poll: Duration::from_millis(50),
+            mka: None,
+        }
+    }
+
+    /// Parses the TOML section, reading the PEM files it names. Errors name the field.
+    pub fn from_toml(text: &str) -> Result<PaeConfig, SessionError> {
+        let raw: Raw = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+        let role = match raw.role.as_str() {
+            "supplicant" => PaeRole::Supplicant,
+            "authenticator" => PaeRole::Authenticator,
+            other => {
+                return Err(bad(format!(
+                    "role = {other:?}: supplicant or authenticator"
+                )));
+            }
+        };
+        let mut methods: Vec<Arc<dyn MethodProvider>> = vec![];
+        for name in &raw.methods {
+            if methods.iter().any(|m| m.name() == name) {
+                return Err(bad(format!("methods: {name:?} listed twice")));
+            }
+            methods.push(match name.as_str() {
+                "tls" => Arc::new(TlsProvider::new(&tls_config(raw.tls.as_ref())?)?),
+                "psk" => psk_provider(raw.psk.as_ref())?,
+                other => return Err(bad(format!("methods: unknown method {other:?}"))),
+            });
+        }
+        if methods.is_empty() {
+            return Err(bad("methods: at least one of \"tls\", \"psk\""));
+        }
+        let eapol_version = ProtocolVersion::from_u8(raw.eapol_version)
+            .map_err(|_| bad("eapol_version must be 1, 2 or 3"))?;
+        let start = match raw.start.as_str() {
+            "key-request" => StartFrame::KeyRequest,
+            "eapol-start" => StartFrame::EapolStart,
+            other => {
+                return Err(bad(format!(
+                    "start = {other:?}: key-request or eapol-start"
+                )));
+            }
+        };
+        if raw.start_retransmit_ms == 0 || raw.retransmit_ms == 0 || raw.backend_poll_ms == 0 {
+            return Err(bad(
+                "start_retransmit_ms, retransmit_ms and backend_poll_ms must be positive",
+            ));
+        }
+        if raw.start_attempts == 0 {
+            return Err(bad("start_attempts must be positive"));
+        }
+        let mka = if raw.mka {
+            Some(mka_settings(raw.mka_settings.unwrap_or_default())?)
+        } else {
+            None
+        };
+        Ok(PaeConfig {
+            role,
+            identity: raw.identity.into_bytes(),
+            methods,
+            eapol_version,
+            start,
+            start_retransmit: Duration::from_millis(raw.start_retransmit_ms),
+            start_attempts: raw.start_attempts,
+            idle_timeout: (raw.idle_timeout_secs > 0)
+                .then(|| Duration::from_secs(raw.idle_timeout_secs)),
+            authenticator: AuthenticatorConfig {
+                retransmit_timeout: Duration::from_millis(raw.retransmit_ms),
+                max_retransmissions: raw.max_retransmissions,
+                identity_request: raw.identity_request,
+            },
+            backend_poll: Duration::from_millis(raw.backend_poll_ms),
+            mka,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    #[serde(default = "supplicant")]
+    role: String,
+    #[serde(default)]
+    identity: String,
+    methods: Vec<String>,
+    #[serde(default = "three")]
+    eapol_version: u8,
+    #[serde(default = "key_request")]
+    start: String,
+    #[serde(default = "five_s")]
+    start_retransmit_ms: u64,
+    #[serde(default = "three_u32")]
+    start_attempts: u32,
+    #[serde(default = "sixty")]
+    idle_timeout_secs: u64,
+    #[serde(default = "three_s")]
+    retransmit_ms: u64,
+    #[serde(default = "four")]
+    max_retransmissions: u32,
+    #[serde(default = "yes")]
+    identity_request: bool,
+    #[serde(default = "fifty")]
+    backend_poll_ms: u64,
+    #[serde(default)]
+    mka: bool,
+    tls: Option<RawTls>,
+    psk: Option<RawPsk>,
+    mka_settings: Option<RawMka>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    cert_chain: String,
+    key: String,
+    ca: String,
+    #[serde(default = "both")]
+    versions: String,
+    #[serde(default = "thousand")]
+    fragment_size: usize,
+    expected_peer_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPsk {
+    id: String,
+    psk_hex: String,
+    #[serde(default)]
+    peers: HashMap<String, String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMka {
+    key_server_priority: Option<u8>,
+    hello_ms: Option<u64>,
+    life_ms: Option<u64>,
+    sak_retire_ms: Option<u64>,
+    icv_coverage: Option<String>,
+    key_scope: Option<String>,
+    key_index_base: Option<u8>,
+    establish_timeout_ms: Option<u64>,
+    min_security_level: Option<u8>,
+}
+
+fn supplicant() -> String {
+    "supplicant".into()
+}
+fn key_request() -> String {
+    "key-request".into()
+}
+fn both() -> String {
+    "both".into()
+}
+fn three() -> u8 {
+    3
+}
+fn three_u32() -> u32 {
+    3
+}
+fn four() -> u32 {
+    4
+}
+fn five_s() -> u64 {
+    5_000
+}
+fn three_s() -> u64 {
+    3_000
+}
+fn sixty() -> u64 {
+    60
+}
+fn fifty() -> u64 {
+    50
+}
+fn thousand() -> usize {
+    eap::tls::DEFAULT_FRAGMENT_SIZE
+}
+fn yes() -> bool {
+    true
+}
+
+fn bad(msg: impl Into<String>) -> SessionError {
+    SessionError::Config(format!("802.1X: {}", msg.into()))
+}
+
+fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| s.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
+        .collect()
+}
+
+fn key128(field: &str, hex: &str) -> Result<Key128, SessionError> {
+    decode_hex(hex)
+        .and_then(|k| Key128::from_slice(&k).ok())
+        .ok_or_else(|| bad(format!("{field} must be 32 hex digits")))
+}
+
+fn read_file(field: &str, path: &str) -> Result<Vec<u8>, SessionError> {
+    std::fs::read(path).map_err(|e| bad(format!("tls.{field} = {path:?}: {e}")))
+}
+
+fn tls_config(raw: Option<&RawTls>) -> Result<TlsConfig, SessionError> {
+    let raw = raw.ok_or_else(|| bad("methods names \"tls\" but there is no [tls] table"))?;
+    let mut c = TlsConfig::from_pem(
+        &read_file("cert_chain", &raw.cert_chain)?,
+        &read_file("key", &raw.key)?,
+        &read_file("ca", &raw.ca)?,
+    )
+    .map_err(|e| bad(format!("tls: {e}")))?;
+    c.versions = match raw.versions.as_str() {
+        "1.2" => TlsVersions::Tls12,
+        "1.3" => TlsVersions::Tls13,
+        "both" => TlsVersions::Both,
+        other => return Err(bad(format!("tls.versions = {other:?}: 1.2, 1.3 or both"))),
+    };
+    c.fragment_size = raw.fragment_size;
+    c.expected_peer_name.clone_from(&raw.expected_peer_name);
+    Ok(c)
+}
+
+fn psk_provider(raw: Option<&RawPsk>) -> Result<Arc<dyn MethodProvider>, SessionError> {
+    let raw = raw.ok_or_else(|| bad("methods names \"psk\" but there is no [psk] table"))?;
+    let psk = key128("psk.psk_hex", &raw.psk_hex)?;
+    if raw.peers.is_empty() {
+        return Ok(Arc::new(PskProvider::new(raw.id.clone(), psk)));
+    }
+    let mut peers: HashMap<Vec<u8>, Key128> = HashMap::new();
+    for (id, hex) in &raw.peers {
+        peers.insert(id.clone().into_bytes(), key128("psk.peers", hex)?);
+    }
+    let store = Arc::new(move |id_p: &[u8]| peers.get(id_p).cloned());
+    Ok(Arc::new(PskProvider::with_store(
+        raw.id.clone(),
+        psk,
+        store,
+    )))
+}
+
+fn mka_settings(raw: RawMka) -> Result<MkaSettings, SessionError> {
+    let d = MkaSettings::default();
+    let ms = |v: Option<u64>, d: Duration, field: &str| match v {
+        None => Ok(d),
+        Some(0) => Err(bad(format!("mka_settings.{field} must be positive"))),
+        Some(v) => Ok(Duration::from_millis(v)),
+    };
+    let icv_coverage = match raw.icv_coverage.as_deref() {
+        None | Some("pae-group-header") => IcvCoverage::PaeGroupHeader,
+        Some("mkpdu-only") => IcvCoverage::MkpduOnly,
+        Some(other) => {
+            return Err(bad(format!(
+                "mka_settings.icv_coverage = {other:?}: pae-group-header or mkpdu-only"
+            )));
+        }
+    };
+    let key_scope = match raw.key_scope.as_deref() {
+        None | Some("pairwise") => SakScope::Pairwise,
+        Some("group") => SakScope::Group,
+        Some(other) => {
+            return Err(bad(format!(
+                "mka_settings.key_scope = {other:?}: pairwise or group"
+            )));
+        }
+    };
+    let key_index_base = raw.key_index_base.unwrap_or(d.key_index_base);
+    if key_index_base > 0xff - 3 {
+        return Err(bad(
+            "mka_settings.key_index_base must leave room for AN 0..=3",
+        ));
+    }
+    let level = raw.min_security_level.unwrap_or(6);
+    if level > 7 {
+        return Err(bad("mka_settings.min_security_level must be 0..=7"));
+    }
+    Ok(MkaSettings {
+        key_server_priority: raw.key_server_priority,
+        hello_time: ms(raw.hello_ms, d.hello_time, "hello_ms")?,
+        life_time: ms(raw.life_ms, d.life_time, "life_ms")?,
+        sak_retire_time: ms(raw.sak_retire_ms, d.sak_retire_time, "sak_retire_ms")?,
+        icv_coverage,
+        key_scope,
+        key_index_base,
+        establish_timeout: ms(
+            raw.establish_timeout_ms,
+            d.establish_timeout,
+            "establish_timeout_ms",
+        )?,
+        min_security_level: SecurityLevel::from_bits(level),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn parses_psk_and_refuses() {
+        let c = PaeConfig::from_toml(
+            "role = \"authenticator\"\nidentity = \"br\"\nmethods = [\"psk\"]\nmka = true\n\
+             retransmit_ms = 500\n\
+             [psk]\nid = \"br\"\npsk_hex = \"000102030405060708090a0b0c0d0e0f\"\n\
+             [mka_settings]\nkey_scope = \"group\"\nhello_ms = 100\n",
+        )
+        .unwrap();
+        assert_eq!(c.role, PaeRole::Authenticator);
+        assert_eq!(c.methods[0].name(), "psk");
+        assert_eq!(
+            c.authenticator.retransmit_timeout,
+            Duration::from_millis(500)
+        );
+        let m = c.mka.unwrap();
+        assert_eq!(m.key_scope, SakScope::Group);
+        assert_eq!(m.hello_time, Duration::from_millis(100));
+        assert_eq!(m.key_index_base, 5);
+        let d = PaeConfig::from_toml(
+            "methods = [\"psk\"]\n[psk]\nid = \"n\"\npsk_hex = \"000102030405060708090a0b0c0d0e0f\"",
+        )
+        .unwrap();
+        assert_eq!(d.role, PaeRole::Supplicant);
+        assert_eq!(d.start, StartFrame::KeyRequest);
+        assert_eq!(d.eapol_version, ProtocolVersion::V2010);
+        assert!(d.mka.is_none());
+        let psk = "[psk]\nid = \"n\"\npsk_hex = \"000102030405060708090a0b0c0d0e0f\"";
+        for bad in [
+            "methods = []".to_string(),
+            "methods = [\"pwd\"]".to_string(),
+            format!("methods = [\"psk\", \"psk\"]\n{psk}"),
+            "methods = [\"psk\"]".to_string(),
+            "methods = [\"tls\"]".to_string(),
+            format!("methods = [\"psk\"]\nrole = \"relay\"\n{psk}"),
+            format!("methods = [\"psk\"]\neapol_version = 4\n{psk}"),
+            format!("methods = [\"psk\"]\nstart = \"hello\"\n{psk}"),
+            format!("methods = [\"psk\"]\nretransmit_ms = 0\n{psk}"),
+            format!("methods = [\"psk\"]\nsurprise = 1\n{psk}"),
+            "methods = [\"psk\"]\n[psk]\nid = \"n\"\npsk_hex = \"00\"".to_string(),
+            format!("methods = [\"psk\"]\nmka = true\n{psk}\n[mka_settings]\nkey_scope = \"x\""),
+            "methods = [\"tls\"]\n[tls]\ncert_chain = \"/nonexistent\"\nkey = \"/n\"\nca = \"/n\""
+                .to_string(),
+        ] {
+            assert!(PaeConfig::from_toml(&bad).is_err(), "{bad:?}");
+        }
+    }
+}
