@@ -531,3 +531,494 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Interop: wpa_supplicant's EAP-pwd peer (eapol_test) against our server.
+
+mod eapol_test {
+    use std::net::UdpSocket;
+    use std::process::{Command, Output, Stdio};
+    use std::time::Duration as StdDuration;
+
+    use eap::authenticator::{AuthAction, AuthOutcome, Authenticator, AuthenticatorConfig};
+    use kmp_api::rng::RngHandle;
+    use kmp_api::time::Instant;
+    use radius::wire::{
+        self, Attribute, Code, MS_MPPE_RECV_KEY, MS_MPPE_SEND_KEY, Packet, Repr, VendorSpecific,
+    };
+
+    use super::{PASSWORD, USER, server};
+
+    const EAPOL_TEST: &str = "/usr/bin/eapol_test";
+    const SECRET: &[u8] = b"eap-pwd-eapol-test-interop";
+
+    /// Serves one EAP conversation with our EAP-pwd server behind a minimal RADIUS server (as
+    /// in `eapol_test.rs`); `None` if the peer stopped answering before an outcome.
+    fn serve(socket: &UdpSocket, fragment_size: usize) -> Option<AuthOutcome> {
+        let mut auth = Authenticator::new(
+            AuthenticatorConfig::default(),
+            vec![Box::new(server(fragment_size))],
+            RngHandle::os(),
+        );
+        let mut started = false;
+        let mut buf = vec![0u8; wire::MAX_LEN];
+        socket
+            .set_read_timeout(Some(StdDuration::from_secs(8)))
+            .unwrap();
+        let mut round = 0u8;
+        loop {
+            let Ok((n, from)) = socket.recv_from(&mut buf) else {
+                return None;
+            };
+            let bytes = &buf[..n];
+            let packet = Packet::new_checked(bytes).unwrap();
+            let request = Repr::parse(&packet).unwrap();
+            assert_eq!(request.code, Code::AccessRequest);
+            if wire::verify_message_authenticator(bytes, &request.authenticator, SECRET).is_err() {
+                continue;
+            }
+            let eap_in = request.eap_message().unwrap_or_default();
+            let now = Instant::ZERO;
+            let _ = if started {
+                auth.handle_packet(now, &eap_in)
+            } else {
+                started = true;
+                auth.start_backend(now, &eap_in)
+            };
+            let (mut eap_out, mut outcome) = (None, None);
+            while let Some(act) = auth.poll_action() {
+                match act {
+                    AuthAction::Send(p) => eap_out = Some(p),
+                    AuthAction::Finished(o) => outcome = Some(o),
+                }
+            }
+            round = round.wrapping_add(1);
+            let code = match &outcome {
+                None => Code::AccessChallenge,
+                Some(AuthOutcome::Success { .. }) => Code::AccessAccept,
+                Some(AuthOutcome::Failure(_)) => Code::AccessReject,
+            };
+            let mut reply = Repr {
+                code,
+                identifier: request.identifier,
+                authenticator: request.authenticator,
+                attributes: Vec::new(),
+            };
+            if let Some(eap) = &eap_out {
+                reply.push_eap_message(eap);
+            }
+            if code == Code::AccessChallenge {
+                reply.attributes.push(Attribute::State(vec![b's', round]));
+            }
+            if let Some(AuthOutcome::Success {
+                keys: Some(keys), ..
+            }) = &outcome
+            {
+                let msk = keys.msk.expose();
+                for (vendor_type, key, salt) in [
+                    (MS_MPPE_RECV_KEY, &msk[..32], [0x81, round]),
+                    (MS_MPPE_SEND_KEY, &msk[32..], [0x82, round]),
+                ] {
+                    let value =
+                        wire::encrypt_mppe_key(key, salt, SECRET, &request.authenticator).unwrap();
+                    reply
+                        .attributes
+                        .push(Attribute::VendorSpecific(VendorSpecific::microsoft(
+                            vendor_type,
+                            &value,
+                        )));
+                }
+            }
+            reply
+                .attributes
+                .push(Attribute::MessageAuthenticator([0; 16]));
+            let mut out = reply.to_bytes().unwrap();
+            wire::sign_response(&mut out, &request.authenticator, SECRET).unwrap();
+            socket.send_to(&out, from).unwrap();
+            if let Some(o) = outcome {
+                return Some(o);
+            }
+        }
+    }
+
+    /// Runs eapol_test (EAP-pwd with `password`) against our server, both with
+    /// `fragment_size`, or `None` if eapol_test is not installed.
+    fn run(password: &[u8], fragment_size: usize) -> Option<(Output, Option<AuthOutcome>)> {
+        if !std::path::Path::new(EAPOL_TEST).exists() {
+            eprintln!("{EAPOL_TEST} not installed; skipped");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("eapol_test.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "network={{\n  key_mgmt=IEEE8021X\n  eap=PWD\n  identity=\"{}\"\n  \
+                 password=\"{}\"\n  fragment_size={fragment_size}\n}}\n",
+                String::from_utf8_lossy(USER),
+                String::from_utf8_lossy(password)
+            ),
+        )
+        .unwrap();
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = socket.local_addr().unwrap().port();
+        Some(std::thread::scope(|s| {
+            let server = s.spawn(|| serve(&socket, fragment_size));
+            let output = Command::new(EAPOL_TEST)
+                .arg("-c")
+                .arg(&conf)
+                .args([
+                    "-a",
+                    "127.0.0.1",
+                    "-p",
+                    &port.to_string(),
+                    "-t",
+                    "5",
+                    "-r",
+                    "0",
+                ])
+                .arg("-s")
+                .arg(String::from_utf8_lossy(SECRET).as_ref())
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
+            let outcome = server.join().unwrap_or_else(|_| {
+                panic!(
+                    "our server failed; eapol_test said:\n{}",
+                    String::from_utf8_lossy(&output.stdout)
+                )
+            });
+            (output, outcome)
+        }))
+    }
+
+    #[test]
+    fn wpa_supplicant_peer_against_our_eap_pwd_server() {
+        check_success(1000);
+    }
+
+    #[test]
+    fn fragments_both_ways_with_wpa_supplicant() {
+        // 50-octet fragments split both commits (97 octets) in each direction.
+        let Some(stdout) = check_success(50) else {
+            return;
+        };
+        assert!(
+            stdout.contains("EAP-pwd: Incoming fragments whose total length = 96")
+                && stdout.contains("EAP-pwd: Got an ACK for a fragment"),
+            "wpa_supplicant did not fragment both ways:\n{stdout}"
+        );
+    }
+
+    fn check_success(fragment_size: usize) -> Option<String> {
+        let (output, outcome) = run(PASSWORD, fragment_size)?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let Some(AuthOutcome::Success {
+            identity,
+            keys: Some(keys),
+            ..
+        }) = outcome
+        else {
+            panic!("our server failed: {outcome:?}\n{stdout}");
+        };
+        assert_eq!(identity, USER);
+        assert!(output.status.success(), "eapol_test failed:\n{stdout}");
+        assert!(
+            stdout.contains("EAP-pwd (peer): confirm verified"),
+            "wpa_supplicant did not verify our confirm:\n{stdout}"
+        );
+        // eapol_test compared its MSK with the MPPE keys we sent.
+        assert!(
+            stdout.contains("MPPE keys OK: 1  mismatch: 0"),
+            "eapol_test did not confirm the MSK:\n{stdout}"
+        );
+        // It prints the Session-Id it derived; it must be ours.
+        let sid = hex::encode(&keys.session_id);
+        assert!(
+            stdout.replace(' ', "").contains(&sid),
+            "eapol_test's Session-Id is not {sid}:\n{stdout}"
+        );
+        Some(stdout.into_owned())
+    }
+
+    #[test]
+    fn wrong_password_fails_on_both_sides_with_wpa_supplicant() {
+        let Some((output, outcome)) = run(b"not the password", 1000) else {
+            return;
+        };
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            !matches!(outcome, Some(AuthOutcome::Success { .. })),
+            "our server accepted a wrong password: {outcome:?}"
+        );
+        assert!(!output.status.success(), "eapol_test succeeded:\n{stdout}");
+        assert!(
+            stdout.contains("EAP-PWD (peer): confirm did not verify"),
+            "wpa_supplicant did not refuse our confirm:\n{stdout}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Interop: our peer against hostapd's EAP-pwd server (RADIUS server mode).
+
+mod hostapd {
+    use std::net::{SocketAddr, UdpSocket};
+    use std::path::PathBuf;
+    use std::process::{Child, Command, Stdio};
+    use std::time::Duration as StdDuration;
+
+    use eap::authenticator::{
+        AuthenticatorConfig, PassThrough, PassThroughAction, PassThroughOutcome,
+    };
+    use eap::peer::{Peer, PeerAction, PeerConfig, PeerFailure, PeerOutcome};
+    use kmp_api::rng::RngHandle;
+    use kmp_api::session::SecretBytes;
+    use kmp_api::time::Instant;
+    use radius::udp::UdpClient;
+    use radius::{AccessRequest, ClientConfig, Reply, ServerConfig};
+
+    use super::{PASSWORD, PWD, USER, pwd_peer};
+
+    const HOSTAPD: &str = "/usr/sbin/hostapd";
+    const SECRET: &[u8] = b"eap-pwd-hostapd-interop";
+    const SERVER_ID: &str = "hostapd.example";
+
+    /// hostapd as a RADIUS server on loopback, killed on drop (as in `hostapd.rs`).
+    struct Hostapd {
+        child: Child,
+        log: PathBuf,
+        port: u16,
+        _dir: tempfile::TempDir,
+    }
+
+    impl Drop for Hostapd {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    impl Hostapd {
+        fn start(fragment_size: usize) -> Hostapd {
+            let dir = tempfile::tempdir().unwrap();
+            let port = UdpSocket::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let p = |name: &str| dir.path().join(name);
+            std::fs::write(
+                p("clients"),
+                format!("127.0.0.1/32 {}\n", String::from_utf8_lossy(SECRET)),
+            )
+            .unwrap();
+            std::fs::write(
+                p("eap_user"),
+                format!(
+                    "\"{}\" PWD \"{}\"\n",
+                    String::from_utf8_lossy(USER),
+                    String::from_utf8_lossy(PASSWORD)
+                ),
+            )
+            .unwrap();
+            std::fs::write(
+                p("hostapd.conf"),
+                format!(
+                    "driver=none\ninterface=lo\nlogger_stdout=-1\nlogger_stdout_level=0\n\
+                     radius_server_clients={}\nradius_server_auth_port={port}\n\
+                     eap_server=1\neap_user_file={}\nserver_id={SERVER_ID}\npwd_group=19\n\
+                     fragment_size={fragment_size}\n",
+                    p("clients").display(),
+                    p("eap_user").display()
+                ),
+            )
+            .unwrap();
+            let log = p("hostapd.log");
+            let child = Command::new(HOSTAPD)
+                .arg("-dd")
+                .arg(p("hostapd.conf"))
+                .stdin(Stdio::null())
+                .stdout(std::fs::File::create(&log).unwrap())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let h = Hostapd {
+                child,
+                log,
+                port,
+                _dir: dir,
+            };
+            for _ in 0..100 {
+                if h.log().contains("Setup of interface done") {
+                    return h;
+                }
+                std::thread::sleep(StdDuration::from_millis(50));
+            }
+            panic!("hostapd did not start:\n{}", h.log());
+        }
+
+        fn log(&self) -> String {
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        }
+    }
+
+    /// Runs our peer through our pass-through authenticator to hostapd; `None` if hostapd is
+    /// not installed. The pass-through outcome is `None` if the conversation stopped without
+    /// one (our peer failed and sent nothing).
+    fn run(
+        password: &[u8],
+        fragment_size: usize,
+    ) -> Option<(PeerOutcome, Option<PassThroughOutcome>, Hostapd)> {
+        if !std::path::Path::new(HOSTAPD).exists() {
+            eprintln!("{HOSTAPD} not installed; skipped");
+            return None;
+        }
+        let hostapd = Hostapd::start(fragment_size);
+        let server = ServerConfig {
+            addr: SocketAddr::from(([127, 0, 0, 1], hostapd.port)),
+            secret: SecretBytes::from_slice(SECRET),
+        };
+        let mut radius = UdpClient::bind(
+            "127.0.0.1:0",
+            ClientConfig::new(vec![server], b"kmp-eap-pwd-test"),
+        )
+        .unwrap();
+        let mut pt = PassThrough::new(AuthenticatorConfig::default(), RngHandle::os());
+        let mut peer = Peer::new(
+            PeerConfig::new(USER.to_vec()),
+            vec![Box::new(pwd_peer(USER, password, fragment_size))],
+            RngHandle::os(),
+            Instant::ZERO,
+        );
+        let now = Instant::ZERO;
+        pt.start(now).unwrap();
+        let mut state = None;
+        let (mut peer_outcome, mut pt_outcome) = (None, None);
+        for _ in 0..60 {
+            let mut progressed = false;
+            while let Some(act) = pt.poll_action() {
+                progressed = true;
+                match act {
+                    PassThroughAction::Send(pkt) => {
+                        let _ = peer.handle_packet(now, &pkt);
+                    }
+                    PassThroughAction::ToBackend(resp) => {
+                        let request = AccessRequest {
+                            user_name: pt.identity().to_vec(),
+                            eap_message: resp,
+                            state: state.take(),
+                            ..AccessRequest::default()
+                        };
+                        match radius.exchange(request, StdDuration::from_secs(10)) {
+                            Ok(Reply::Challenge(c)) => {
+                                state = c.state;
+                                pt.backend_request(now, &c.eap_message).unwrap();
+                            }
+                            Ok(Reply::Accept(a)) => {
+                                pt.backend_accept(a.eap_message.as_deref(), a.msk).unwrap();
+                            }
+                            Ok(Reply::Reject(r)) => {
+                                pt.backend_reject(r.eap_message.as_deref()).unwrap()
+                            }
+                            Err(e) => panic!("RADIUS exchange failed: {e}\n{}", hostapd.log()),
+                        }
+                    }
+                    PassThroughAction::Finished(o) => pt_outcome = Some(o),
+                }
+            }
+            while let Some(act) = peer.poll_action() {
+                progressed = true;
+                match act {
+                    PeerAction::Send(pkt) => pt.handle_packet(now, &pkt).unwrap(),
+                    PeerAction::Finished(o) => peer_outcome = Some(o),
+                    PeerAction::Notification(_) => {}
+                }
+            }
+            if let (Some(p), Some(a)) = (&peer_outcome, &pt_outcome) {
+                return Some((p.clone(), Some(a.clone()), hostapd));
+            }
+            if !progressed {
+                break;
+            }
+        }
+        match peer_outcome {
+            Some(p) => Some((p, pt_outcome, hostapd)),
+            None => panic!(
+                "no outcome: authenticator {pt_outcome:?}\n{}",
+                hostapd.log()
+            ),
+        }
+    }
+
+    fn check_success(fragment_size: usize) -> Option<String> {
+        let (peer, pt, hostapd) = run(PASSWORD, fragment_size)?;
+        let PeerOutcome::Success {
+            keys: Some(keys), ..
+        } = peer
+        else {
+            panic!("peer failed: {peer:?}\n{}", hostapd.log());
+        };
+        let Some(PassThroughOutcome::Success {
+            identity,
+            msk: Some(msk),
+        }) = pt
+        else {
+            panic!("authenticator failed: {pt:?}\n{}", hostapd.log());
+        };
+        assert_eq!(identity, USER);
+        assert_eq!(msk, keys.msk, "hostapd's MSK differs from ours");
+        let log = hostapd.log();
+        assert!(
+            log.contains("EAP-pwd (server): confirm verified"),
+            "hostapd did not verify our confirm:\n{log}"
+        );
+        // hostapd logs the Session-Id it derived; it must be ours.
+        let sid = hex::encode(&keys.session_id);
+        let spaced: String = sid
+            .as_bytes()
+            .chunks(2)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(
+            log.contains(&spaced),
+            "hostapd's Session-Id is not {sid}:\n{log}"
+        );
+        Some(log)
+    }
+
+    #[test]
+    fn our_peer_against_hostapd_eap_pwd_server() {
+        check_success(1000);
+    }
+
+    #[test]
+    fn fragments_both_ways_with_hostapd() {
+        // 50-octet fragments split both commits (97 octets) in each direction.
+        let Some(log) = check_success(50) else {
+            return;
+        };
+        assert!(
+            log.contains("EAP-pwd: ACKing a fragment") || log.contains("ACKing a fragment"),
+            "hostapd did not reassemble our fragments:\n{log}"
+        );
+    }
+
+    #[test]
+    fn wrong_password_fails_against_hostapd() {
+        let Some((peer, pt, hostapd)) = run(b"not the password", 1000) else {
+            return;
+        };
+        assert_eq!(
+            peer,
+            PeerOutcome::Failure(PeerFailure::MethodFailed(PWD)),
+            "{}",
+            hostapd.log()
+        );
+        assert!(
+            !matches!(pt, Some(PassThroughOutcome::Success { .. })),
+            "hostapd accepted: {pt:?}"
+        );
+    }
+}

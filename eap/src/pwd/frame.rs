@@ -7,10 +7,17 @@
 //! receiver acknowledges each piece with M by an empty message of the same PWD-Exch (the header
 //! octet alone), and the sender answers that with the next piece.
 //!
+//! Total-Length: RFC 5931 §3.1 calls it "the total length of the EAP-pwd message"; we send the
+//! length of the reassembled payload (what FreeRADIUS expects), while hostapd and wpa_supplicant
+//! send 3 more (they count the header octet and the Total-Length field) and treat the field as
+//! a buffer size only. So a received message may be Total-Length or Total-Length − 3 octets
+//! long.
+//!
 //! Reassembly rules (as for EAP-TLS, docs/DECISIONS.md E7): at most [`MAX_MESSAGE_LEN`] octets,
 //! checked against Total-Length before anything is buffered; M without L on a first fragment,
-//! L on a later one, a change of PWD-Exch, an empty piece, more or less data than Total-Length
-//! and M after the last octet are errors, and an error leaves the state as it was.
+//! L on a later one, a change of PWD-Exch, an empty piece, more data than Total-Length, a
+//! message ending at another length than above, and M after the last octet are errors, and an
+//! error leaves the state as it was.
 
 use crate::method::MethodError;
 
@@ -86,6 +93,14 @@ pub(crate) struct Framer {
     tx: Option<Tx>,
 }
 
+/// What hostapd and wpa_supplicant add to Total-Length: the header octet and the field itself.
+const TOTAL_LENGTH_SLACK: usize = 3;
+
+/// Whether a reassembled message of `len` octets matches Total-Length `total` in either reading.
+fn complete(len: usize, total: usize) -> bool {
+    len == total || len + TOTAL_LENGTH_SLACK == total
+}
+
 fn invalid(what: &'static str) -> MethodError {
     MethodError::Invalid(what)
 }
@@ -147,14 +162,14 @@ impl Framer {
                     .split_first_chunk::<2>()
                     .ok_or(invalid("EAP-pwd L without Total-Length"))?;
                 let total = usize::from(u16::from_be_bytes(*len));
-                if total == 0 || total > MAX_MESSAGE_LEN {
+                if total == 0 || total > MAX_MESSAGE_LEN + TOTAL_LENGTH_SLACK {
                     return Err(invalid("EAP-pwd Total-Length out of range"));
                 }
                 if payload.len() > total {
                     return Err(invalid("EAP-pwd fragment longer than Total-Length"));
                 }
                 if !m {
-                    if payload.len() != total {
+                    if !complete(payload.len(), total) {
                         return Err(invalid("EAP-pwd message shorter than Total-Length"));
                     }
                     return Ok(Received::Message(exch, payload.to_vec()));
@@ -188,7 +203,7 @@ impl Framer {
                     rx.buf.extend_from_slice(rest);
                     return Ok(Received::Reply(vec![exch.bits()]));
                 }
-                if new_len != rx.total {
+                if !complete(new_len, rx.total) {
                     return Err(invalid("EAP-pwd message shorter than Total-Length"));
                 }
                 rx.buf.extend_from_slice(rest);
@@ -329,11 +344,16 @@ mod tests {
         // M without L on a first fragment.
         assert!(rx.receive(&[0x42, 1, 2]).is_err());
         // Total-Length beyond the limit, zero, or shorter than the data.
-        assert!(rx.receive(&[0xc2, 0x10, 0x01, 1]).is_err());
+        assert!(rx.receive(&[0xc2, 0x10, 0x04, 1]).is_err());
         assert!(rx.receive(&[0xc2, 0, 0, 1]).is_err());
         assert!(rx.receive(&[0xc2, 0, 1, 1, 2]).is_err());
-        // L without M must carry everything.
+        // L without M must carry everything (Total-Length in either reading).
         assert!(rx.receive(&[0x82, 0, 3, 1, 2]).is_err());
+        assert!(rx.receive(&[0x82, 0, 4, 1, 2]).is_err());
+        assert_eq!(
+            rx.receive(&[0x82, 0, 5, 1, 2]).unwrap(),
+            Received::Message(Exch::Commit, vec![1, 2])
+        );
         assert_eq!(
             rx.receive(&[0x82, 0, 2, 1, 2]).unwrap(),
             Received::Message(Exch::Commit, vec![1, 2])
@@ -358,6 +378,16 @@ mod tests {
         assert_eq!(
             rx.receive(&[0x02, 3, 4]).unwrap(),
             Received::Message(Exch::Commit, vec![1, 2, 3, 4])
+        );
+        // hostapd's reading: Total-Length 7 for 4 octets of payload.
+        assert_eq!(
+            rx.receive(&[0xc3, 0, 7, 1, 2]).unwrap(),
+            Received::Reply(vec![3])
+        );
+        assert!(rx.receive(&[0x03, 3]).is_err(), "5 or 6 octets is neither");
+        assert_eq!(
+            rx.receive(&[0x03, 3, 4]).unwrap(),
+            Received::Message(Exch::Confirm, vec![1, 2, 3, 4])
         );
     }
 
