@@ -2,7 +2,9 @@
 //! Session-Id agree, also with fragmentation), wrong password, tampered and invalid commits and
 //! confirms, reflection, out-of-order and garbage input; and interop with independent
 //! implementations of the Dragonfly core: wpa_supplicant's EAP-pwd peer (`eapol_test`) against
-//! our server, and our peer against hostapd's EAP-pwd server (RADIUS server mode).
+//! our server, and our peer against hostapd's EAP-pwd server (RADIUS server mode) and against
+//! FreeRADIUS 3.2's rlm_eap_pwd (a private configuration on a free loopback port). Each checks
+//! the MSK (MS-MPPE keys), a wrong password, and fragmentation in both directions.
 //!
 //! The interop helpers (RADIUS server around our authenticator, hostapd runner) are private to
 //! `eapol_test.rs` and `hostapd.rs`; the minimum is duplicated here rather than changing those
@@ -875,9 +877,25 @@ mod hostapd {
             return None;
         }
         let hostapd = Hostapd::start(fragment_size);
+        let (p, a) = drive(hostapd.port, SECRET, password, fragment_size, &|| {
+            hostapd.log()
+        });
+        Some((p, a, hostapd))
+    }
+
+    /// Our peer (with `password` and `fragment_size`) through our pass-through authenticator
+    /// and the `radius` client to the RADIUS server on 127.0.0.1:`port`; `log` shows the
+    /// server's log on a failure.
+    pub(super) fn drive(
+        port: u16,
+        secret: &[u8],
+        password: &[u8],
+        fragment_size: usize,
+        log: &dyn Fn() -> String,
+    ) -> (PeerOutcome, Option<PassThroughOutcome>) {
         let server = ServerConfig {
-            addr: SocketAddr::from(([127, 0, 0, 1], hostapd.port)),
-            secret: SecretBytes::from_slice(SECRET),
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            secret: SecretBytes::from_slice(secret),
         };
         let mut radius = UdpClient::bind(
             "127.0.0.1:0",
@@ -921,7 +939,7 @@ mod hostapd {
                             Ok(Reply::Reject(r)) => {
                                 pt.backend_reject(r.eap_message.as_deref()).unwrap()
                             }
-                            Err(e) => panic!("RADIUS exchange failed: {e}\n{}", hostapd.log()),
+                            Err(e) => panic!("RADIUS exchange failed: {e}\n{}", log()),
                         }
                     }
                     PassThroughAction::Finished(o) => pt_outcome = Some(o),
@@ -936,18 +954,15 @@ mod hostapd {
                 }
             }
             if let (Some(p), Some(a)) = (&peer_outcome, &pt_outcome) {
-                return Some((p.clone(), Some(a.clone()), hostapd));
+                return (p.clone(), Some(a.clone()));
             }
             if !progressed {
                 break;
             }
         }
         match peer_outcome {
-            Some(p) => Some((p, pt_outcome, hostapd)),
-            None => panic!(
-                "no outcome: authenticator {pt_outcome:?}\n{}",
-                hostapd.log()
-            ),
+            Some(p) => (p, pt_outcome),
+            None => panic!("no outcome: authenticator {pt_outcome:?}\n{}", log()),
         }
     }
 
@@ -1019,6 +1034,229 @@ mod hostapd {
         assert!(
             !matches!(pt, Some(PassThroughOutcome::Success { .. })),
             "hostapd accepted: {pt:?}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Interop: our peer against FreeRADIUS's EAP-pwd server (rlm_eap_pwd).
+
+mod freeradius {
+    use std::net::UdpSocket;
+    use std::path::{Path, PathBuf};
+    use std::process::{Child, Command, Stdio};
+    use std::time::Duration as StdDuration;
+
+    use eap::authenticator::PassThroughOutcome;
+    use eap::peer::{PeerFailure, PeerOutcome};
+
+    use super::hostapd::drive;
+    use super::{PASSWORD, PWD, USER};
+
+    const SECRET: &[u8] = b"eap-pwd-freeradius-interop";
+    const SYSTEM: &str = "/etc/freeradius/3.0";
+
+    /// `freeradius -X` with a private copy of the system configuration: one site listening on
+    /// 127.0.0.1 on a free port (no other listener), an `eap` module with only EAP-pwd (group
+    /// 19) whose passwords come from a listener-less virtual server with `files`; killed on
+    /// drop.
+    struct FreeRadius {
+        dir: PathBuf,
+        child: Child,
+        port: u16,
+    }
+
+    impl Drop for FreeRadius {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    impl FreeRadius {
+        fn start(name: &str, fragment_size: usize, server_id: &str) -> Option<FreeRadius> {
+            if !Path::new(SYSTEM).join("radiusd.conf").exists()
+                || !Path::new("/usr/sbin/freeradius").exists()
+            {
+                eprintln!("FreeRADIUS not installed; skipped");
+                return None;
+            }
+            // Not a 0700 temporary directory: freeradius drops to its own user.
+            let dir =
+                std::env::temp_dir().join(format!("eap-pwd-fr-{}-{name}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            let raddb = dir.join("raddb");
+            let ok = Command::new("cp")
+                .arg("-a")
+                .arg(SYSTEM)
+                .arg(&raddb)
+                .status()
+                .unwrap();
+            assert!(ok.success(), "copying {SYSTEM} failed");
+            let conf = raddb.join("radiusd.conf");
+            let text = std::fs::read_to_string(&conf).unwrap();
+            let text: Vec<&str> = text
+                .lines()
+                .map(|l| {
+                    if l.starts_with("proxy_requests") {
+                        "proxy_requests = no"
+                    } else {
+                        l
+                    }
+                })
+                .collect();
+            std::fs::write(&conf, text.join("\n")).unwrap();
+            let port = UdpSocket::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            for entry in std::fs::read_dir(raddb.join("sites-enabled")).unwrap() {
+                std::fs::remove_file(entry.unwrap().path()).unwrap();
+            }
+            std::fs::write(
+                raddb.join("sites-enabled/pwd-test"),
+                format!(
+                    "server pwd-test {{\n\tlisten {{\n\t\ttype = auth\n\t\tipaddr = 127.0.0.1\n\
+                     \t\tport = {port}\n\t}}\n\tauthorize {{\n\t\teap {{\n\t\t\tok = return\n\
+                     \t\t}}\n\t}}\n\tauthenticate {{\n\t\teap\n\t}}\n}}\n\
+                     server pwd-inner {{\n\tauthorize {{\n\t\tfiles\n\t}}\n\
+                     \tauthenticate {{\n\t}}\n}}\n"
+                ),
+            )
+            .unwrap();
+            let eap = raddb.join("mods-enabled/eap");
+            std::fs::remove_file(&eap).unwrap();
+            std::fs::write(
+                &eap,
+                format!(
+                    "eap {{\n\tdefault_eap_type = pwd\n\ttimer_expire = 60\n\
+                     \tignore_unknown_eap_types = no\n\tcisco_accounting_username_bug = no\n\
+                     \tmax_sessions = 64\n\tpwd {{\n\t\tgroup = 19\n\
+                     \t\tserver_id = {server_id}\n\t\tfragment_size = {fragment_size}\n\
+                     \t\tvirtual_server = \"pwd-inner\"\n\t}}\n}}\n"
+                ),
+            )
+            .unwrap();
+            std::fs::write(
+                raddb.join("clients.conf"),
+                format!(
+                    "client loopback {{\n\tipaddr = 127.0.0.1\n\tsecret = {}\n}}\n",
+                    String::from_utf8_lossy(SECRET)
+                ),
+            )
+            .unwrap();
+            let users = raddb.join("mods-config/files/authorize");
+            std::fs::write(
+                &users,
+                format!(
+                    "\"{}\"\tCleartext-Password := \"{}\"\n",
+                    String::from_utf8_lossy(USER),
+                    String::from_utf8_lossy(PASSWORD)
+                ),
+            )
+            .unwrap();
+            let child = Command::new("/usr/sbin/freeradius")
+                .arg("-X")
+                .arg("-d")
+                .arg(&raddb)
+                .stdin(Stdio::null())
+                .stdout(std::fs::File::create(dir.join("radiusd.log")).unwrap())
+                .stderr(std::fs::File::create(dir.join("stderr.log")).unwrap())
+                .spawn()
+                .expect("cannot run freeradius");
+            let mut fr = FreeRadius { dir, child, port };
+            for _ in 0..300 {
+                if fr.log().contains("Ready to process requests") {
+                    return Some(fr);
+                }
+                if let Some(status) = fr.child.try_wait().unwrap() {
+                    panic!("freeradius exited ({status}); log:\n{}", fr.log());
+                }
+                std::thread::sleep(StdDuration::from_millis(50));
+            }
+            panic!("freeradius not ready; log:\n{}", fr.log());
+        }
+
+        fn log(&self) -> String {
+            let mut s = std::fs::read_to_string(self.dir.join("radiusd.log")).unwrap_or_default();
+            s.push_str(&std::fs::read_to_string(self.dir.join("stderr.log")).unwrap_or_default());
+            s
+        }
+    }
+
+    /// A run with FreeRADIUS fragmenting at `fr_fragment_size` and our peer at
+    /// `peer_fragment_size`; returns FreeRADIUS's log.
+    fn check_success(
+        name: &str,
+        fr_fragment_size: usize,
+        server_id: &str,
+        peer_fragment_size: usize,
+    ) -> Option<String> {
+        let fr = FreeRadius::start(name, fr_fragment_size, server_id)?;
+        let (peer, pt) = drive(fr.port, SECRET, PASSWORD, peer_fragment_size, &|| fr.log());
+        let PeerOutcome::Success {
+            keys: Some(keys), ..
+        } = peer
+        else {
+            panic!("peer failed: {peer:?}\n{}", fr.log());
+        };
+        let Some(PassThroughOutcome::Success {
+            identity,
+            msk: Some(msk),
+        }) = pt
+        else {
+            panic!("authenticator failed: {pt:?}\n{}", fr.log());
+        };
+        assert_eq!(identity, USER);
+        assert_eq!(msk, keys.msk, "FreeRADIUS's MSK differs from ours");
+        Some(fr.log())
+    }
+
+    #[test]
+    fn our_peer_against_freeradius_eap_pwd_server() {
+        check_success("plain", 1020, "freeradius.example", 1000);
+    }
+
+    #[test]
+    fn fragments_both_ways_with_freeradius() {
+        // FreeRADIUS refuses fragment sizes below 100: a 300-octet server identity makes its
+        // PWD-ID request long enough to fragment; our peer splits its PWD-ID response and its
+        // commit into 40-octet fragments.
+        let long_id = "s".repeat(300);
+        let Some(log) = check_success("frag", 100, &long_id, 40) else {
+            return;
+        };
+        // EAP-Messages of header + type + PWD-Exch only: our ACKs of FreeRADIUS's PWD-ID
+        // fragments (Response, exchange 1) and its ACKs of our commit fragments (Request,
+        // exchange 2).
+        let acks = |code: &str, exch: &str| {
+            log.lines()
+                .filter(|l| l.contains(&format!("EAP-Message = 0x{code}")))
+                .filter(|l| l.trim_end().ends_with(&format!("000634{exch}")))
+                .count()
+        };
+        assert!(acks("02", "01") >= 2, "we did not ACK its PWD-ID:\n{log}");
+        assert!(acks("01", "02") >= 1, "it did not ACK our commit:\n{log}");
+    }
+
+    #[test]
+    fn wrong_password_fails_against_freeradius() {
+        let Some(fr) = FreeRadius::start("wrong", 1020, "freeradius.example") else {
+            return;
+        };
+        let (peer, pt) = drive(fr.port, SECRET, b"not the password", 1000, &|| fr.log());
+        assert_eq!(
+            peer,
+            PeerOutcome::Failure(PeerFailure::MethodFailed(PWD)),
+            "{}",
+            fr.log()
+        );
+        assert!(
+            !matches!(pt, Some(PassThroughOutcome::Success { .. })),
+            "FreeRADIUS accepted: {pt:?}"
         );
     }
 }
