@@ -357,6 +357,41 @@ fn psk_join_then_four_way() {
 }
 
 #[test]
+fn rejoin_key_request_names_the_pmksa_and_ptk() {
+    let (bf, nf) = pae_pair(vec![psk("br", PSK)], vec![psk("node-2", PSK)], |_| {});
+    let (_, first) = run(&bf, &nf, true, |_, _, _| false);
+    // A first join: the key request carries no KDE (nothing cached yet).
+    let r = kmp_mka::handshake::KeyRequest::parse(&first.sent[0])
+        .unwrap()
+        .unwrap();
+    assert_eq!((r.pmkid, r.ptkid), (None, None));
+    four_way(bf.pmk_cache(), nf.pmk_cache());
+    let entry = nf.pmk_cache().get(NODE, BR).unwrap();
+    // The node joins again (Wi-SUN: after a reboot of the border router, say): its key request
+    // names the PMKSA and the PTK it holds, so an authenticator could skip EAP.
+    let mut s = nf.new_initiator(ctx(NODE, BR, Role::Initiator, 5)).unwrap();
+    s.start(Instant::ZERO).unwrap();
+    let mut side = Side::default();
+    let sent = drain(s.as_mut(), &mut side);
+    let r = kmp_mka::handshake::KeyRequest::parse(&sent[0])
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.pmkid, Some(entry.pmkid));
+    let ptk = entry.ptk.as_ref().unwrap();
+    assert_eq!(
+        r.ptkid,
+        Some(kmp_mka::handshake::keys::ptkid(ptk, BR, NODE).unwrap())
+    );
+    // Our authenticator runs EAP anyway and the new PMKSA replaces the old one.
+    let (br, node) = run(&bf, &nf, true, |_, _, _| false);
+    assert_eq!(success_pmkid(&br), success_pmkid(&node));
+    // (Same seeds, same PMK here; but the PMKSA is a new one: no PTK, no replay counter.)
+    let fresh = nf.pmk_cache().get(NODE, BR).unwrap();
+    assert!(fresh.ptk.is_none() && fresh.replay_counter.is_none());
+    four_way(bf.pmk_cache(), nf.pmk_cache());
+}
+
+#[test]
 fn tls12_join_then_four_way() {
     let p = pki();
     join(
