@@ -649,6 +649,49 @@ fn mka_frames_before_eap_success_are_refused() {
     assert!(side.installs.is_empty());
 }
 
+#[test]
+fn mka_that_never_agrees_times_out() {
+    // The border router does not run MKA: it finishes after EAP; the node waits for a SAK.
+    let (bf, _) = pae_pair(vec![psk("br", PSK)], vec![psk("n", PSK)], |_| {});
+    let mut nc = config(PaeRole::Supplicant, vec![psk("node-2", PSK)]);
+    nc.mka = Some(MkaSettings {
+        establish_timeout: Duration::from_secs(9),
+        ..MkaSettings::default()
+    });
+    let nf = PaeFactory::new(nc, PmkCache::new()).unwrap();
+    let (br, node) = run(&bf, &nf, true, |_, _, _| false);
+    success_pmkid(&br);
+    assert_eq!(
+        node.outcomes,
+        vec![Outcome::Failure(FailureReason::Timeout { attempts: 1 })]
+    );
+    assert!(node.installs.is_empty());
+    // The node's MKPDUs went unanswered (the border router's session is closed).
+    assert!(node.sent.iter().filter(|p| p[1] == 5).count() >= 2);
+}
+
+#[test]
+fn logoff_ends_the_authenticator() {
+    let (bf, _) = pae_pair(vec![psk("br", PSK)], vec![psk("n", PSK)], |_| {});
+    let start = [3, 1, 0, 0];
+    let mut b = bf
+        .new_responder(ctx(BR, NODE, Role::Responder, 1), &start)
+        .unwrap();
+    let mut side = Side::default();
+    b.handle_datagram(Instant::ZERO, &start).unwrap();
+    assert_eq!(drain(b.as_mut(), &mut side).len(), 1, "Identity Request");
+    // A second Start while EAP runs is absorbed.
+    b.handle_datagram(Instant::ZERO, &start).unwrap();
+    assert!(drain(b.as_mut(), &mut side).is_empty());
+    b.handle_datagram(Instant::ZERO, &[3, 2, 0, 0]).unwrap();
+    drain(b.as_mut(), &mut side);
+    assert_eq!(
+        side.outcomes,
+        vec![Outcome::Failure(FailureReason::RejectedByPeer { code: 2 })]
+    );
+    assert!(b.is_closed() && b.poll_timeout().is_none());
+}
+
 // ---- pass-through ----
 
 /// A fake AAA backend: our own EAP server (EAP-PSK) behind it, answering synchronously, as a
