@@ -14,7 +14,14 @@
 //! # Behaviour
 //!
 //! - A packet that does not parse or comes out of order (wrong PWD-Exch, wrong length, a bad
-//!   fragment) is ignored (RFC 4137 `ignore`) and changes nothing.
+//!   fragment) is ignored (RFC 4137 `ignore`) and changes nothing; the one exception is a
+//!   message completed by reassembly that is then ignored: its fragments are dropped with it.
+//! - Fragments (RFC 5931 §3.1) are acknowledged and reassembled up to [`MAX_MESSAGE_LEN`]
+//!   octets; what we send is split at the configured fragment size ([`DEFAULT_FRAGMENT_SIZE`]).
+//!   Total-Length is accepted in the RFC/FreeRADIUS reading and in hostapd's (+3), see
+//!   [`frame`].
+//! - The server looks the password up by the identity of the peer's PWD-ID response, not the
+//!   EAP Identity (they usually agree; hostapd and FreeRADIUS hash the PWD-ID one).
 //! - A well-formed message with unacceptable content ends the method with a failure, as hostapd
 //!   and wpa_supplicant do: another ciphersuite or preparation, a token that is not ours, an
 //!   unknown peer identity, a scalar outside `1 < s < r`, an element off the curve, a reflected
