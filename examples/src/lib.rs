@@ -1,6 +1,7 @@
 //! Library side of the example programs: the network simulation behind `kmp-sim`.
 
 pub mod sim;
+pub mod wired;
 
 // Link the KMPs the cargo features select; each registers itself with the registry.
 #[cfg(feature = "kmp-dragonfly")]
