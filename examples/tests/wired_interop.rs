@@ -5,16 +5,22 @@
 //! - our supplicant on `veth1` against `hostapd -D wired -i veth0` with its internal EAP server
 //!   (`eap_server=1`, an `eap_user` file);
 //!
-//! each with EAP-PSK and EAP-TLS (TLS 1.2 and 1.3, forced on both sides; ECDSA P-256
-//! certificates made with the `openssl` command in a temporary directory), and a wrong PSK in
-//! each direction, which must fail on both ends.
+//! each with EAP-PSK, EAP-pwd and EAP-TLS (TLS 1.2 and 1.3, forced on both sides; ECDSA P-256
+//! certificates made with the `openssl` command in a temporary directory), and a wrong PSK and
+//! a wrong EAP-pwd password in each direction, which must fail on both ends.
 //!
 //! Success means CTRL-EVENT-EAP-SUCCESS in the third-party log and exit status 0 with a JSON
 //! line from `eapol-wired`. MSK agreement: the third party runs with `-dd -K`, which puts the
 //! method's MSK in its debug log as a hexdump (`EAP-PSK: MSK - hexdump(len=64): …`,
 //! `EAP-TLS: Derived key - hexdump(len=64): …`); the test hashes it with SHA-256 and compares with
 //! the `msk_sha256` `eapol-wired` printed (it never prints the MSK), and compares the log's
-//! `EAP: Session-Id` hexdump with our `session_id`.
+//! `EAP: Session-Id` hexdump with our `session_id`. hostapd's and wpa_supplicant's EAP-pwd code
+//! dumps no MSK, so for EAP-pwd only the Session-Id and their "confirm verified" are checked.
+//!
+//! Failures: EAP-PSK with a wrong key ends in EAP-Failure on both sides. EAP-pwd has no failure
+//! message from the peer: a peer that cannot verify Confirm_s sends nothing, so with
+//! wpa_supplicant as peer our authenticator ends on its retransmission limit (Timeout), and with
+//! our peer hostapd only keeps retransmitting (never succeeding).
 //!
 //! Every test re-runs itself (this test binary, `--exact NAME`) under `unshare -n` in a fresh
 //! network namespace where a veth pair is created and brought up, so nothing touches the host
@@ -41,7 +47,15 @@ const BIN: &str = env!("CARGO_BIN_EXE_eapol-wired");
 const PSK_ID: &str = "psk-user";
 const PSK: &str = "000102030405060708090a0b0c0d0e0f";
 const WRONG_PSK: &str = "000102030405060708090a0b0c0d0eff";
+const PWD_ID: &str = "pwd-user";
+const PASSWORD: &str = "dragonfly-password";
+const WRONG_PASSWORD: &str = "dragonfly-passwort";
 const CLIENT: &str = "client.test";
+/// hostapd's and wpa_supplicant's EAP-pwd code dumps neither MSK nor EMSK, even with `-K`:
+/// only the Session-Id and their "confirm verified" can be checked.
+const PWD_MSK: Option<&str> = None;
+const PSK_MSK: Option<&str> = Some("EAP-PSK: MSK");
+const TLS_MSK: Option<&str> = Some("EAP-TLS: Derived key");
 const SERVER: &str = "server.test";
 
 /// Runs `body` inside a private network namespace with `veth0`–`veth1` up.
@@ -213,16 +227,19 @@ fn sha256_hex(b: &[u8]) -> String {
     hex::encode(kmp_api::crypto::hmac::sha256(b))
 }
 
-/// Checks that the third party's log holds our MSK (by hash) and our Session-Id.
-fn assert_same_keys(ours: &serde_json::Value, log: &str, msk_label: &str) {
-    let msk = hexdump(log, msk_label)
-        .unwrap_or_else(|| panic!("no {msk_label:?} hexdump in the log (-K missing?):\n{log}"));
-    assert_eq!(msk.len(), 64, "MSK length in the log");
-    assert_eq!(
-        ours["msk_sha256"].as_str().unwrap(),
-        sha256_hex(&msk),
-        "the MSKs differ"
-    );
+/// Checks that the third party's log holds our MSK (by hash; when the method dumps it) and our
+/// Session-Id.
+fn assert_same_keys(ours: &serde_json::Value, log: &str, msk_label: Option<&str>) {
+    if let Some(msk_label) = msk_label {
+        let msk = hexdump(log, msk_label)
+            .unwrap_or_else(|| panic!("no {msk_label:?} hexdump in the log (-K missing?):\n{log}"));
+        assert_eq!(msk.len(), 64, "MSK length in the log");
+        assert_eq!(
+            ours["msk_sha256"].as_str().unwrap(),
+            sha256_hex(&msk),
+            "the MSKs differ"
+        );
+    }
     let sid = hexdump(log, "EAP: Session-Id").expect("no EAP: Session-Id in the log");
     assert_eq!(
         ours["session_id"].as_str().unwrap(),
@@ -322,8 +339,34 @@ fn p(dir: &Path, f: &str) -> String {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum M {
     Psk(&'static str),
+    Pwd(&'static str),
     Tls12,
     Tls13,
+}
+
+/// The method number and identity in our JSON, and for TLS the version in the other's log.
+fn check_method(m: M, j: &serde_json::Value, log: &str, other: &str) {
+    let (number, identity) = match m {
+        M::Psk(_) => (47, PSK_ID),
+        M::Pwd(_) => (52, PWD_ID),
+        M::Tls12 | M::Tls13 => (13, CLIENT),
+    };
+    assert_eq!(j["method"], number);
+    assert_eq!(j["identity"], identity);
+    if matches!(m, M::Pwd(_)) {
+        assert!(
+            log.contains("EAP-pwd (peer): confirm verified")
+                || log.contains("EAP-pwd (server): confirm verified"),
+            "{other}'s log does not show the EAP-pwd confirm verified:\n{log}"
+        );
+    }
+    if matches!(m, M::Tls12 | M::Tls13) {
+        let v = if m == M::Tls12 { "TLSv1.2" } else { "TLSv1.3" };
+        assert!(
+            log.contains(&format!("SSL: Using TLS version {v}")),
+            "{other}'s log does not show {v}:\n{log}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -336,6 +379,7 @@ fn wpa_supplicant(dir: &Path, m: M) -> Proc {
     );
     let method = match m {
         M::Psk(psk) => format!("eap=PSK\n  identity=\"{PSK_ID}\"\n  password={psk}\n"),
+        M::Pwd(pw) => format!("eap=PWD\n  identity=\"{PWD_ID}\"\n  password=\"{pw}\"\n"),
         M::Tls12 | M::Tls13 => format!(
             "eap=TLS\n  identity=\"{CLIENT}\"\n  ca_cert=\"{}\"\n  client_cert=\"{}\"\n  \
              private_key=\"{}\"\n  domain_match=\"{SERVER}\"\n  phase1=\"{}\"\n",
@@ -369,13 +413,32 @@ fn wpa_supplicant(dir: &Path, m: M) -> Proc {
 }
 
 fn our_authenticator_args(dir: &Path, m: M) -> Vec<String> {
-    let mut a: Vec<String> = ["authenticator", "--iface", "veth0", "--timeout-secs", "25"]
-        .map(String::from)
-        .to_vec();
+    let mut a: Vec<String> = [
+        "authenticator",
+        "--iface",
+        "veth0",
+        "--timeout-secs",
+        "25",
+        "--retransmit-secs",
+        "1",
+    ]
+    .map(String::from)
+    .to_vec();
     match m {
         M::Psk(_) => {
             a.extend(["--method", "psk", "--identity", PSK_ID, "--psk", PSK].map(String::from))
         }
+        M::Pwd(_) => a.extend(
+            [
+                "--method",
+                "pwd",
+                "--identity",
+                PWD_ID,
+                "--password",
+                PASSWORD,
+            ]
+            .map(String::from),
+        ),
         M::Tls12 | M::Tls13 => a.extend([
             "--method".into(),
             "tls".into(),
@@ -409,7 +472,7 @@ fn ours_vs_wpa_supplicant(m: M) -> (Ours, String) {
     (ours, log)
 }
 
-fn authenticator_success(m: M, msk_label: &str) {
+fn authenticator_success(m: M, msk_label: Option<&str>) {
     let (ours, log) = ours_vs_wpa_supplicant(m);
     assert!(
         log.contains("CTRL-EVENT-EAP-SUCCESS"),
@@ -418,43 +481,68 @@ fn authenticator_success(m: M, msk_label: &str) {
     let j = ours.json();
     assert_eq!(j["role"], "authenticator");
     assert_same_keys(&j, &log, msk_label);
-    match m {
-        M::Psk(_) => {
-            assert_eq!(j["method"], 47);
-            assert_eq!(j["identity"], PSK_ID);
-        }
-        M::Tls12 | M::Tls13 => {
-            assert_eq!(j["method"], 13);
-            assert_eq!(j["identity"], CLIENT);
-            let v = if m == M::Tls12 { "TLSv1.2" } else { "TLSv1.3" };
-            assert!(
-                log.contains(&format!("SSL: Using TLS version {v}")),
-                "wpa_supplicant's log does not show {v}:\n{log}"
-            );
-        }
-    }
+    check_method(m, &j, &log, "wpa_supplicant");
     println!("MSK and Session-Id agree with wpa_supplicant: {j}");
 }
 
 #[test]
 fn our_authenticator_psk_with_wpa_supplicant() {
     in_netns("our_authenticator_psk_with_wpa_supplicant", || {
-        authenticator_success(M::Psk(PSK), "EAP-PSK: MSK");
+        authenticator_success(M::Psk(PSK), PSK_MSK);
     });
 }
 
 #[test]
 fn our_authenticator_tls12_with_wpa_supplicant() {
     in_netns("our_authenticator_tls12_with_wpa_supplicant", || {
-        authenticator_success(M::Tls12, "EAP-TLS: Derived key");
+        authenticator_success(M::Tls12, TLS_MSK);
     });
 }
 
 #[test]
 fn our_authenticator_tls13_with_wpa_supplicant() {
     in_netns("our_authenticator_tls13_with_wpa_supplicant", || {
-        authenticator_success(M::Tls13, "EAP-TLS: Derived key");
+        authenticator_success(M::Tls13, TLS_MSK);
     });
+}
+
+#[test]
+fn our_authenticator_pwd_with_wpa_supplicant() {
+    in_netns("our_authenticator_pwd_with_wpa_supplicant", || {
+        authenticator_success(M::Pwd(PASSWORD), PWD_MSK);
+    });
+}
+
+#[test]
+fn our_authenticator_rejects_wrong_password_of_wpa_supplicant() {
+    in_netns(
+        "our_authenticator_rejects_wrong_password_of_wpa_supplicant",
+        || {
+            let (ours, log) = ours_vs_wpa_supplicant(M::Pwd(WRONG_PASSWORD));
+            assert_authenticator_rejected(&ours, &log, "Timeout");
+        },
+    );
+}
+
+/// `why`: wpa_supplicant's EAP-pwd fails silently on a bad Confirm_s (no response), so our
+/// authenticator's retransmissions run out (Timeout); EAP-PSK's #2 fails the method.
+fn assert_authenticator_rejected(ours: &Ours, log: &str, why: &str) {
+    assert!(
+        log.contains("CTRL-EVENT-EAP-FAILURE") && !log.contains("CTRL-EVENT-EAP-SUCCESS"),
+        "wpa_supplicant did not fail:\n{log}"
+    );
+    assert!(
+        !ours.ok,
+        "our authenticator accepted a wrong key:\n{}",
+        ours.stderr
+    );
+    assert!(
+        ours.stderr
+            .contains(&format!("EAP authentication failed: {why}")),
+        "our authenticator's message:\n{}",
+        ours.stderr
+    );
+    assert!(ours.stdout.is_empty(), "JSON on failure: {}", ours.stdout);
 }
 
 #[test]
@@ -493,7 +581,7 @@ fn hostapd(dir: &Path, m: M) -> Proc {
     );
     std::fs::write(
         dir.join("eap_user"),
-        format!("\"{CLIENT}\" TLS\n\"{PSK_ID}\" PSK {PSK}\n"),
+        format!("\"{CLIENT}\" TLS\n\"{PSK_ID}\" PSK {PSK}\n\"{PWD_ID}\" PWD \"{PASSWORD}\"\n"),
     )
     .unwrap();
     let tls_flags = match m {
@@ -519,10 +607,7 @@ fn hostapd(dir: &Path, m: M) -> Proc {
         Command::new(HOSTAPD).args(["-dd", "-K", "-t"]).arg(&conf),
         dir.join("hostapd.log"),
     );
-    h.wait_for(
-        &["veth0: interface state", "ENABLED"],
-        Duration::from_secs(10),
-    );
+    h.wait_for(&["AP-ENABLED"], Duration::from_secs(10));
     h
 }
 
@@ -538,6 +623,8 @@ fn ours_vs_hostapd(m: M) -> (Ours, String) {
         M::Psk(psk) => {
             args.extend(["--method", "psk", "--identity", PSK_ID, "--psk", psk].map(String::from))
         }
+        M::Pwd(pw) => args
+            .extend(["--method", "pwd", "--identity", PWD_ID, "--password", pw].map(String::from)),
         M::Tls12 | M::Tls13 => args.extend([
             "--method".into(),
             "tls".into(),
@@ -559,15 +646,24 @@ fn ours_vs_hostapd(m: M) -> (Ours, String) {
         d,
         &args.iter().map(String::as_str).collect::<Vec<_>>(),
     ));
+    // With EAP-pwd our peer fails silently on a bad Confirm_s (RFC 5931 has no failure
+    // message), so hostapd only retransmits its request (retransWhile) and never ends by itself.
     let which = h.wait_for(
-        &["CTRL-EVENT-EAP-SUCCESS", "CTRL-EVENT-EAP-FAILURE"],
+        &[
+            "CTRL-EVENT-EAP-SUCCESS",
+            "CTRL-EVENT-EAP-FAILURE",
+            "(EAP) retransWhile --> 0",
+        ],
         Duration::from_secs(10),
     );
-    println!("hostapd: {}", ["success", "failure"][which]);
+    println!(
+        "hostapd: {}",
+        ["success", "failure", "retransmitting, no answer"][which]
+    );
     (ours, h.log())
 }
 
-fn supplicant_success(m: M, msk_label: &str) {
+fn supplicant_success(m: M, msk_label: Option<&str>) {
     let (ours, log) = ours_vs_hostapd(m);
     assert!(
         log.contains("CTRL-EVENT-EAP-SUCCESS"),
@@ -576,36 +672,78 @@ fn supplicant_success(m: M, msk_label: &str) {
     let j = ours.json();
     assert_eq!(j["role"], "supplicant");
     assert_same_keys(&j, &log, msk_label);
-    assert_eq!(j["method"], if matches!(m, M::Psk(_)) { 47 } else { 13 });
-    if m != M::Psk(PSK) {
-        let v = if m == M::Tls12 { "TLSv1.2" } else { "TLSv1.3" };
-        assert!(
-            log.contains(&format!("SSL: Using TLS version {v}")),
-            "hostapd's log does not show {v}:\n{log}"
-        );
-    }
+    check_method(m, &j, &log, "hostapd");
     println!("MSK and Session-Id agree with hostapd: {j}");
 }
 
 #[test]
 fn our_supplicant_psk_with_hostapd() {
     in_netns("our_supplicant_psk_with_hostapd", || {
-        supplicant_success(M::Psk(PSK), "EAP-PSK: MSK");
+        supplicant_success(M::Psk(PSK), PSK_MSK);
     });
 }
 
 #[test]
 fn our_supplicant_tls12_with_hostapd() {
     in_netns("our_supplicant_tls12_with_hostapd", || {
-        supplicant_success(M::Tls12, "EAP-TLS: Derived key");
+        supplicant_success(M::Tls12, TLS_MSK);
     });
 }
 
 #[test]
 fn our_supplicant_tls13_with_hostapd() {
     in_netns("our_supplicant_tls13_with_hostapd", || {
-        supplicant_success(M::Tls13, "EAP-TLS: Derived key");
+        supplicant_success(M::Tls13, TLS_MSK);
     });
+}
+
+#[test]
+fn our_supplicant_pwd_with_hostapd() {
+    in_netns("our_supplicant_pwd_with_hostapd", || {
+        supplicant_success(M::Pwd(PASSWORD), PWD_MSK);
+    });
+}
+
+#[test]
+fn our_supplicant_with_wrong_password_is_rejected_by_hostapd() {
+    in_netns(
+        "our_supplicant_with_wrong_password_is_rejected_by_hostapd",
+        || {
+            let (ours, log) = ours_vs_hostapd(M::Pwd(WRONG_PASSWORD));
+            assert_supplicant_rejected(&ours, &log, false);
+        },
+    );
+}
+
+/// `hostapd_ends`: whether hostapd sends EAP-Failure (EAP-PSK) or, with EAP-pwd, only keeps
+/// retransmitting to a peer that gave up silently (never authenticating it either way).
+fn assert_supplicant_rejected(ours: &Ours, log: &str, hostapd_ends: bool) {
+    let end = if hostapd_ends {
+        "CTRL-EVENT-EAP-FAILURE"
+    } else {
+        "(EAP) retransWhile --> 0"
+    };
+    assert!(
+        log.contains(end)
+            && !log.contains("CTRL-EVENT-EAP-SUCCESS")
+            && !log.contains("AP-STA-CONNECTED"),
+        "hostapd did not fail ({end}):\n{log}"
+    );
+    assert!(
+        !ours.ok,
+        "our supplicant succeeded with a wrong key:\n{}",
+        ours.stderr
+    );
+    assert!(
+        ours.stderr.contains(if hostapd_ends {
+            "EAP authentication failed: Rejected"
+        } else {
+            "EAP authentication failed: MethodFailed"
+        }),
+        "our supplicant's message:\n{}",
+        ours.stderr
+    );
+    assert!(ours.stdout.is_empty(), "JSON on failure: {}", ours.stdout);
 }
 
 #[test]

@@ -5,7 +5,9 @@
 //! ```text
 //! eapol-wired authenticator --iface veth0 --method psk --identity psk-user --psk 000102…0f
 //! eapol-wired authenticator --iface veth0 --method tls --cert server.pem --key server.key --ca ca.pem
+//! eapol-wired authenticator --iface veth0 --method pwd --identity pwd-user --password-file pw
 //! eapol-wired supplicant --iface veth1 --method psk --identity psk-user --psk-file psk.hex
+//! eapol-wired supplicant --iface veth1 --method pwd --identity pwd-user --password secret
 //! eapol-wired supplicant --iface veth1 --method tls --identity client.test \
 //!     --cert client.pem --key client.key --ca ca.pem [--server-name server.test]
 //! ```
@@ -28,9 +30,10 @@ use eap::authenticator::{Authenticator, AuthenticatorConfig};
 use eap::method::{PeerMethod, ServerMethod};
 use eap::peer::{Peer, PeerConfig};
 use eap::psk::{PskPeer, PskServer};
+use eap::pwd::{PwdPeer, PwdServer};
 use eap::tls::{TlsConfig, TlsPeer, TlsPeerContext, TlsServer, TlsServerContext, TlsVersions};
 use examples::wired::{self, EapolLink};
-use kmp_api::crypto::Key128;
+use kmp_api::crypto::{Key128, SecretBytes};
 use kmp_api::rng::RngHandle;
 use kmp_api::time::{Duration as KmpDuration, Instant};
 
@@ -55,6 +58,8 @@ enum Method {
     Psk,
     /// EAP-TLS (RFC 5216, RFC 9190).
     Tls,
+    /// EAP-pwd (RFC 5931, group 19).
+    Pwd,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -80,6 +85,12 @@ struct Common {
     /// EAP-PSK: a file holding the PSK in hex.
     #[arg(long)]
     psk_file: Option<PathBuf>,
+    /// EAP-pwd: the password (used as is).
+    #[arg(long, conflicts_with = "password_file")]
+    password: Option<String>,
+    /// EAP-pwd: a file holding the password (one line; the line end is not part of it).
+    #[arg(long)]
+    password_file: Option<PathBuf>,
     /// EAP-TLS: our certificate (PEM, end entity first).
     #[arg(long)]
     cert: Option<PathBuf>,
@@ -101,10 +112,10 @@ struct Common {
 struct AuthArgs {
     #[command(flatten)]
     common: Common,
-    /// EAP-PSK: the peer's ID_P that the PSK belongs to.
+    /// EAP-PSK / EAP-pwd: the peer's identity (ID_P, PWD-ID) that the key belongs to.
     #[arg(long)]
     identity: Option<String>,
-    /// EAP-PSK: our ID_S.
+    /// EAP-PSK / EAP-pwd: our identity (ID_S, PWD-ID).
     #[arg(long, default_value = "eapol-wired")]
     server_id: String,
     /// EAP-TLS: do not require the peer's certificate to carry its EAP identity.
@@ -119,7 +130,7 @@ struct AuthArgs {
 struct SuppArgs {
     #[command(flatten)]
     common: Common,
-    /// Our identity (the Identity Response; EAP-PSK's ID_P).
+    /// Our identity (the Identity Response; EAP-PSK's ID_P, EAP-pwd's peer PWD-ID).
     #[arg(long)]
     identity: String,
     /// EAP-TLS: the name the server's certificate must carry.
@@ -150,6 +161,22 @@ fn psk(c: &Common) -> anyhow::Result<Key128> {
         .try_into()
         .map_err(|b: Vec<u8>| anyhow!("the PSK must be 16 octets, not {}", b.len()))?;
     Ok(Key128::new(arr))
+}
+
+fn password(c: &Common) -> anyhow::Result<SecretBytes> {
+    let text = match (&c.password, &c.password_file) {
+        (Some(p), _) => p.clone(),
+        (None, Some(f)) => {
+            let t = std::fs::read_to_string(f)
+                .with_context(|| format!("--password-file {}", f.display()))?;
+            t.strip_suffix('\n').unwrap_or(&t).to_owned()
+        }
+        (None, None) => bail!("--method pwd needs --password or --password-file"),
+    };
+    if text.is_empty() {
+        bail!("the password is empty");
+    }
+    Ok(SecretBytes::new(text.into_bytes()))
 }
 
 fn tls_config(c: &Common, own_required: bool) -> anyhow::Result<TlsConfig> {
@@ -183,6 +210,19 @@ fn authenticator(a: &AuthArgs, link: &EapolLink) -> anyhow::Result<wired::Succes
                 Arc::new(store),
             ))
         }
+        Method::Pwd => {
+            let pw = password(&a.common)?;
+            let id = a
+                .identity
+                .clone()
+                .ok_or_else(|| anyhow!("--method pwd needs --identity (the peer's PWD-ID)"))?
+                .into_bytes();
+            let store = move |peer: &[u8]| (peer == id.as_slice()).then(|| pw.clone());
+            Box::new(
+                PwdServer::new(a.server_id.as_bytes().to_vec(), Arc::new(store))
+                    .map_err(|e| anyhow!("EAP-pwd: {e}"))?,
+            )
+        }
         Method::Tls => {
             let ctx = TlsServerContext::new(&tls_config(&a.common, true)?)
                 .map_err(|e| anyhow!("TLS context: {e}"))?;
@@ -207,6 +247,10 @@ fn supplicant(s: &SuppArgs, link: &EapolLink) -> anyhow::Result<wired::Success> 
             s.identity.as_bytes().to_vec(),
             psk(&s.common)?,
         )),
+        Method::Pwd => Box::new(
+            PwdPeer::new(s.identity.as_bytes().to_vec(), password(&s.common)?)
+                .map_err(|e| anyhow!("EAP-pwd: {e}"))?,
+        ),
         Method::Tls => {
             let mut config = tls_config(&s.common, true)?;
             config.expected_peer_name = s.server_name.clone();
