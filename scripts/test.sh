@@ -19,10 +19,11 @@ fi
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 # FreeRADIUS 3.2 for the RADIUS interop tests (radius/tests/freeradius.rs).
 [ -x /usr/sbin/freeradius ] || need_apt+=(freeradius)
-# hostapd (its RADIUS/EAP server) and wpa_supplicant's eapol_test for the EAP interop tests
-# (eap/tests/).
+# hostapd (wired, and its RADIUS/EAP server), wpa_supplicant (wired) and its eapol_test for the EAP
+# interop tests (eap/tests/, examples/tests/wired_interop.rs).
 [ -x /usr/sbin/hostapd ] || need_apt+=(hostapd)
 [ -x /usr/bin/eapol_test ] || need_apt+=(eapoltest)
+[ -x /usr/sbin/wpa_supplicant ] || need_apt+=(wpasupplicant)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
