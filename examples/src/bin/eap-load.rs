@@ -2,7 +2,7 @@
 //! side, for EAP-TLS (ECDSA P-256, TLS 1.2 and 1.3) and EAP-PSK.
 //!
 //! ```text
-//! eap-load bench   --method psk|tls12|tls13 [--count 1000] [--concurrency 32] [--no-hostapd]
+//! eap-load bench   --method psk|tls12|tls13 [--count 900] [--concurrency 32] [--no-hostapd]
 //! eap-load serve   --bind 127.0.0.1:1812 --method … --count N --pki DIR
 //! eap-load drive   --target 127.0.0.1:1812 --method … --count N [--concurrency C] --pki DIR
 //! eap-load inproc  --method … [--count 2000]
@@ -31,7 +31,9 @@
 //!   by the driver's wall clock, the server's CPU per authentication from
 //!   `/proc/PID/task/*/schedstat`, failed) and a comparison line. With hostapd the whole run
 //!   re-executes itself under `unshare -n -m` (root) in a private network namespace with only
-//!   `lo` and a private /run, as `ike-load` does. For TLS, hostapd gets
+//!   `lo` and a private /run, as `ike-load` does. hostapd's RADIUS server holds at most 1000
+//!   sessions, each kept 5 s after it ended, so a run with hostapd is at most 900
+//!   authentications. For TLS, hostapd gets
 //!   `tls_flags=[ENABLE-TLSv1.3]` (hostapd 2.10 disables TLS 1.3 by default) and our server
 //!   allows both versions: the peer's configuration picks the version.
 //! - `inproc`: `count` complete EAP conversations between our peer and our standalone
@@ -121,8 +123,8 @@ enum Cmd {
         /// EAP method.
         #[arg(long, value_enum)]
         method: Method,
-        /// Authentications per server.
-        #[arg(long, default_value_t = 1000)]
+        /// Authentications per server (at most 900 with hostapd, see `HOSTAPD_MAX_COUNT`).
+        #[arg(long, default_value_t = 900)]
         count: usize,
         /// Conversations in flight at once (at most 255: one RADIUS Identifier each).
         #[arg(long, default_value_t = 32)]
@@ -1077,7 +1079,17 @@ fn rerun_in_netns() -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// hostapd's RADIUS server keeps at most 1000 sessions (`RADIUS_MAX_SESSION`) and keeps each
+/// for 5 s after it ended (`RADIUS_SESSION_MAINTAIN`); beyond that it sends Access-Reject.
+const HOSTAPD_MAX_COUNT: usize = 900;
+
 fn bench(method: Method, count: usize, concurrency: usize, hostapd: bool) -> anyhow::Result<()> {
+    if hostapd && count > HOSTAPD_MAX_COUNT {
+        bail!(
+            "hostapd's RADIUS server rejects new sessions while 1000 are kept (each for 5 s \
+             after it ended): use --count {HOSTAPD_MAX_COUNT} or less, or --no-hostapd"
+        );
+    }
     let pki_dir = tempfile::tempdir()?;
     Pki::ensure(pki_dir.path())?;
     let ours = bench_ours(method, count, concurrency, pki_dir.path())?;
