@@ -99,7 +99,7 @@ impl AesBlockCipher {
     }
 }
 
-fn one_block(ctx: &mut CipherCtx, block: &mut Block) -> Result<(), CryptoError> {
+pub(crate) fn one_block(ctx: &mut CipherCtx, block: &mut Block) -> Result<(), CryptoError> {
     // The crate wants room for one more block than the input, whatever the padding setting.
     let mut out = [0u8; 2 * BLOCK_LEN];
     let n = ctx.cipher_update(block, Some(&mut out))?;
