@@ -57,6 +57,9 @@ use eap::peer::{Peer, PeerAction, PeerConfig, PeerOutcome};
 use eap::psk::{PskPeer, PskServer, PskStore};
 use eap::tls::{TlsConfig, TlsPeer, TlsPeerContext, TlsServer, TlsServerContext, TlsVersions};
 use eap::wire::{Body, Packet as EapPacket};
+use examples::loadtest::{
+    cpu_ns, free_udp_port, in_private_namespaces, rerun_in_private_namespaces,
+};
 use kmp_api::crypto::Key128;
 use kmp_api::crypto::SecretBytes;
 use kmp_api::rng::RngHandle;
@@ -372,23 +375,8 @@ impl PeerMethods {
 // ---------------------------------------------------------------------------------------------
 // Measurement helpers
 
-/// CPU time a process has run, all its threads together: the sum of the first field of
-/// `/proc/PID/task/*/schedstat` (nanoseconds). `pid` may be `"self"`.
-fn cpu_ns(pid: &str) -> Option<u64> {
-    let mut total = 0u64;
-    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
-        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
-        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
-    }
-    Some(total)
-}
-
 fn now_us(start: WallInstant) -> Instant {
     Instant::from_micros(u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX))
-}
-
-fn free_udp_port() -> anyhow::Result<u16> {
-    Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 fn is_timeout(e: &std::io::Error) -> bool {
@@ -1053,32 +1041,6 @@ fn bench_hostapd(
 /// Set in the re-run of `bench` inside its private namespaces.
 const IN_NETNS: &str = "EAP_LOAD_IN_NETNS";
 
-/// Re-runs this command line under `unshare -n -m` with `lo` up and a tmpfs on /run; returns
-/// its exit status.
-fn rerun_in_netns() -> anyhow::Result<ExitCode> {
-    let status = Command::new("unshare")
-        .args([
-            "-n",
-            "-m",
-            "--",
-            "sh",
-            "-c",
-            "ip link set lo up && mount -t tmpfs tmpfs /run && exec \"$0\" \"$@\"",
-        ])
-        .arg(std::env::current_exe()?)
-        .args(std::env::args_os().skip(1))
-        .env(IN_NETNS, "1")
-        .status()
-        .context("running unshare (util-linux)")?;
-    if !status.success() {
-        bail!(
-            "the benchmark in its private namespaces failed ({status}); measuring hostapd needs \
-             root (unshare -n -m), or use --no-hostapd"
-        );
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
 /// hostapd's RADIUS server keeps at most 1000 sessions (`RADIUS_MAX_SESSION`) and keeps each
 /// for 5 s after it ended (`RADIUS_SESSION_MAINTAIN`); beyond that it sends Access-Reject.
 const HOSTAPD_MAX_COUNT: usize = 900;
@@ -1324,9 +1286,12 @@ fn main() -> ExitCode {
     let r = match cli.cmd {
         Cmd::Bench {
             no_hostapd: false, ..
-        } if std::env::var_os(IN_NETNS).is_none() => {
-            return match rerun_in_netns() {
-                Ok(code) => code,
+        } if !in_private_namespaces(IN_NETNS) => {
+            return match rerun_in_private_namespaces(
+                IN_NETNS,
+                "measuring hostapd (or use --no-hostapd)",
+            ) {
+                Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("eap-load: error: {e:#}");
                     ExitCode::from(1)

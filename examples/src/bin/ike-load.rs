@@ -32,6 +32,9 @@ use std::time::{Duration as StdDuration, Instant as WallInstant};
 
 use anyhow::{Context, anyhow, bail};
 use clap::{Parser, Subcommand};
+use examples::loadtest::{
+    cpu_ns, free_udp_port, in_private_namespaces, rerun_in_private_namespaces,
+};
 use kmp_api::session::{Action, KmpFactory, KmpSession, Outcome, Role, SessionContext};
 use kmp_api::{ExtendedAddress, Instant, RngHandle};
 use kmp_ikev2::config::Ikev2Config;
@@ -108,17 +111,6 @@ fn factory(proposal: &str, initiator: bool) -> anyhow::Result<Ikev2Factory> {
     ))
     .map_err(|e| anyhow!("{e}"))?;
     Ikev2Factory::new(cfg).map_err(|e| anyhow!("{e}"))
-}
-
-/// CPU time a process has run, all its threads together: the sum of the first field of
-/// `/proc/PID/task/*/schedstat` (nanoseconds). `pid` may be `"self"`.
-fn cpu_ns(pid: &str) -> Option<u64> {
-    let mut total = 0u64;
-    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
-        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
-        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
-    }
-    Some(total)
 }
 
 fn pseudo_eui64(addr: SocketAddr) -> ExtendedAddress {
@@ -386,10 +378,6 @@ impl Measured {
     }
 }
 
-fn free_udp_port() -> anyhow::Result<u16> {
-    Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
 /// Our responder (`serve` in a child process), driven.
 fn bench_ours(count: usize, concurrency: usize, proposal: &str) -> anyhow::Result<Measured> {
     let target: SocketAddr = format!("127.0.0.1:{}", free_udp_port()?).parse()?;
@@ -572,32 +560,6 @@ fn bench_strongswan(count: usize, concurrency: usize, proposal: &str) -> anyhow:
 /// Set in the re-run of `bench` inside its private namespaces.
 const IN_NETNS: &str = "IKE_LOAD_IN_NETNS";
 
-/// Re-runs this command line under `unshare -n -m` with `lo` up and a tmpfs on /run; returns
-/// its exit status.
-fn rerun_in_netns() -> anyhow::Result<ExitCode> {
-    let status = Command::new("unshare")
-        .args([
-            "-n",
-            "-m",
-            "--",
-            "sh",
-            "-c",
-            "ip link set lo up && mount -t tmpfs tmpfs /run && exec \"$0\" \"$@\"",
-        ])
-        .arg(std::env::current_exe()?)
-        .args(std::env::args_os().skip(1))
-        .env(IN_NETNS, "1")
-        .status()
-        .context("running unshare (util-linux)")?;
-    if !status.success() {
-        bail!(
-            "the benchmark in its private namespaces failed ({status}); measuring strongSwan \
-             needs root (unshare -n -m), or use --no-strongswan"
-        );
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
 fn bench(count: usize, concurrency: usize, proposal: &str, strongswan: bool) -> anyhow::Result<()> {
     let ours = bench_ours(count, concurrency, proposal)?;
     println!("{}", ours.json(proposal, count, concurrency));
@@ -627,9 +589,12 @@ fn main() -> ExitCode {
         Cmd::Bench {
             no_strongswan: false,
             ..
-        } if std::env::var_os(IN_NETNS).is_none() => {
-            return match rerun_in_netns() {
-                Ok(code) => code,
+        } if !in_private_namespaces(IN_NETNS) => {
+            return match rerun_in_private_namespaces(
+                IN_NETNS,
+                "measuring strongSwan (or use --no-strongswan)",
+            ) {
+                Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("ike-load: error: {e:#}");
                     ExitCode::from(1)
