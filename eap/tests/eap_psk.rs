@@ -7,7 +7,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::sync::Arc;
+
+use common::{PSK, Run, USER, auth_keys_of, keys_of};
 
 use eap::EapError;
 use eap::authenticator::{
@@ -22,22 +26,20 @@ use kmp_api::crypto::Key128;
 use kmp_api::rng::RngHandle;
 use kmp_api::time::{Duration, Instant};
 
-const PSK: [u8; 16] = *b"0123456789abcdef";
-
 fn psk_server() -> Box<dyn ServerMethod> {
     Box::new(PskServer::new(
         b"aaa.example".to_vec(),
-        Arc::new(|id: &[u8]| (id == b"node-1@example").then(|| Key128::new(PSK))),
+        Arc::new(|id: &[u8]| (id == USER).then(|| Key128::new(PSK))),
     ))
 }
 
 fn psk_peer(psk: [u8; 16]) -> Box<dyn PeerMethod> {
-    Box::new(PskPeer::new(b"node-1@example".to_vec(), Key128::new(psk)))
+    Box::new(PskPeer::new(USER.to_vec(), Key128::new(psk)))
 }
 
 fn peer(methods: Vec<Box<dyn PeerMethod>>, seed: u64) -> Peer {
     Peer::new(
-        PeerConfig::new(b"node-1@example".to_vec()),
+        PeerConfig::new(USER.to_vec()),
         methods,
         RngHandle::seeded(seed),
         Instant::ZERO,
@@ -70,67 +72,16 @@ impl ServerMethod for Proposer {
     }
 }
 
-#[derive(Default)]
-struct Run {
-    to_peer: Vec<Vec<u8>>,
-    to_auth: Vec<Vec<u8>>,
-    peer_outcome: Option<PeerOutcome>,
-    auth_outcome: Option<AuthOutcome>,
-}
-
 /// Moves packets both ways until neither side has anything to send. `drop_to_auth(i)` drops
 /// the i-th packet from the peer.
 fn exchange(
     a: &mut Authenticator,
     p: &mut Peer,
     now: Instant,
-    mut drop_to_auth: impl FnMut(usize) -> bool,
+    drop_to_auth: impl FnMut(usize) -> bool,
     run: &mut Run,
 ) {
-    loop {
-        let mut progressed = false;
-        while let Some(act) = a.poll_action() {
-            progressed = true;
-            match act {
-                AuthAction::Send(pkt) => {
-                    run.to_peer.push(pkt.clone());
-                    let _ = p.handle_packet(now, &pkt);
-                }
-                AuthAction::Finished(o) => run.auth_outcome = Some(o),
-            }
-        }
-        while let Some(act) = p.poll_action() {
-            progressed = true;
-            match act {
-                PeerAction::Send(pkt) => {
-                    let n = run.to_auth.len();
-                    run.to_auth.push(pkt.clone());
-                    if !drop_to_auth(n) {
-                        let _ = a.handle_packet(now, &pkt);
-                    }
-                }
-                PeerAction::Notification(_) => {}
-                PeerAction::Finished(o) => run.peer_outcome = Some(o),
-            }
-        }
-        if !progressed {
-            return;
-        }
-    }
-}
-
-fn keys_of(o: &Option<PeerOutcome>) -> MethodKeys {
-    match o {
-        Some(PeerOutcome::Success { keys: Some(k), .. }) => k.clone(),
-        other => panic!("peer did not succeed: {other:?}"),
-    }
-}
-
-fn auth_keys_of(o: &Option<AuthOutcome>) -> MethodKeys {
-    match o {
-        Some(AuthOutcome::Success { keys: Some(k), .. }) => k.clone(),
-        other => panic!("authenticator did not succeed: {other:?}"),
-    }
+    common::exchange_with(a, p, now, |_, _| {}, drop_to_auth, run);
 }
 
 #[test]

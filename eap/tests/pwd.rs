@@ -6,22 +6,24 @@
 //! FreeRADIUS 3.2's rlm_eap_pwd (a private configuration on a free loopback port). Each checks
 //! the MSK (MS-MPPE keys), a wrong password, and fragmentation in both directions.
 //!
-//! The interop helpers (RADIUS server around our authenticator, hostapd runner) are private to
-//! `eapol_test.rs` and `hostapd.rs`; the minimum is duplicated here rather than changing those
-//! files. The interop tests print a note and pass when the program is not installed.
+//! The interop helpers (RADIUS server around our authenticator, eapol_test and hostapd runners,
+//! pass-through driver) are shared with `eapol_test.rs` and `hostapd.rs` in `common`. The
+//! interop tests print a note and pass when the program is not installed.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::sync::Arc;
 
-use eap::authenticator::{
-    AuthAction, AuthFailure, AuthOutcome, Authenticator, AuthenticatorConfig,
-};
+use common::{Run, USER, auth_keys_of, keys_of};
+
+use eap::authenticator::{AuthFailure, AuthOutcome, Authenticator, AuthenticatorConfig};
 use eap::method::{
-    Decision, MethodContext, MethodError, MethodKeys, MethodState, PeerMethod, PeerStep,
-    ServerMethod, ServerStep,
+    Decision, MethodContext, MethodError, MethodState, PeerMethod, PeerStep, ServerMethod,
+    ServerStep,
 };
-use eap::peer::{Peer, PeerAction, PeerConfig, PeerFailure, PeerOutcome};
+use eap::peer::{Peer, PeerConfig, PeerFailure, PeerOutcome};
 use eap::pwd::{PwdPeer, PwdServer, PwdStore};
 use eap::wire::{EapType, MethodId};
 use kmp_api::crypto::hmac::hmac_sha256;
@@ -30,7 +32,6 @@ use kmp_api::session::SecretBytes;
 use kmp_api::time::{Duration, Instant};
 use proptest::prelude::*;
 
-const USER: &[u8] = b"node-1@example";
 const PASSWORD: &[u8] = b"correct horse battery staple";
 const PWD: MethodId = MethodId::Legacy(EapType::PWD);
 /// The order of P-256.
@@ -65,65 +66,16 @@ fn authenticator(method: PwdServer, seed: u64) -> Authenticator {
     )
 }
 
-#[derive(Default)]
-struct Run {
-    to_peer: Vec<Vec<u8>>,
-    to_auth: Vec<Vec<u8>>,
-    peer_outcome: Option<PeerOutcome>,
-    auth_outcome: Option<AuthOutcome>,
-}
-
 /// Moves packets both ways until neither side has anything to send; `tamper` may change each
 /// packet to the peer (index, packet).
 fn exchange(
     a: &mut Authenticator,
     p: &mut Peer,
     now: Instant,
-    mut tamper: impl FnMut(usize, &mut Vec<u8>),
+    tamper: impl FnMut(usize, &mut Vec<u8>),
     run: &mut Run,
 ) {
-    loop {
-        let mut progressed = false;
-        while let Some(act) = a.poll_action() {
-            progressed = true;
-            match act {
-                AuthAction::Send(mut pkt) => {
-                    tamper(run.to_peer.len(), &mut pkt);
-                    run.to_peer.push(pkt.clone());
-                    let _ = p.handle_packet(now, &pkt);
-                }
-                AuthAction::Finished(o) => run.auth_outcome = Some(o),
-            }
-        }
-        while let Some(act) = p.poll_action() {
-            progressed = true;
-            match act {
-                PeerAction::Send(pkt) => {
-                    run.to_auth.push(pkt.clone());
-                    let _ = a.handle_packet(now, &pkt);
-                }
-                PeerAction::Notification(_) => {}
-                PeerAction::Finished(o) => run.peer_outcome = Some(o),
-            }
-        }
-        if !progressed {
-            return;
-        }
-    }
-}
-
-fn keys_of(o: &Option<PeerOutcome>) -> MethodKeys {
-    match o {
-        Some(PeerOutcome::Success { keys: Some(k), .. }) => k.clone(),
-        other => panic!("peer did not succeed: {other:?}"),
-    }
-}
-
-fn auth_keys_of(o: &Option<AuthOutcome>) -> MethodKeys {
-    match o {
-        Some(AuthOutcome::Success { keys: Some(k), .. }) => k.clone(),
-        other => panic!("authenticator did not succeed: {other:?}"),
-    }
+    common::exchange_with(a, p, now, tamper, |_| false, run);
 }
 
 /// The EAP-pwd type-data of an EAP Request/Response (after Code, Id, Length, Type).
@@ -538,159 +490,44 @@ proptest! {
 // Interop: wpa_supplicant's EAP-pwd peer (eapol_test) against our server.
 
 mod eapol_test {
-    use std::net::UdpSocket;
-    use std::process::{Command, Output, Stdio};
+    use std::process::Output;
     use std::time::Duration as StdDuration;
 
-    use eap::authenticator::{AuthAction, AuthOutcome, Authenticator, AuthenticatorConfig};
+    use eap::authenticator::{AuthOutcome, Authenticator, AuthenticatorConfig};
     use kmp_api::rng::RngHandle;
-    use kmp_api::time::Instant;
-    use radius::wire::{
-        self, Attribute, Code, MS_MPPE_RECV_KEY, MS_MPPE_SEND_KEY, Packet, Repr, VendorSpecific,
-    };
 
+    use super::common::{self, EAPOL_TEST};
     use super::{PASSWORD, USER, server};
 
-    const EAPOL_TEST: &str = "/usr/bin/eapol_test";
     const SECRET: &[u8] = b"eap-pwd-eapol-test-interop";
 
-    /// Serves one EAP conversation with our EAP-pwd server behind a minimal RADIUS server (as
-    /// in `eapol_test.rs`); `None` if the peer stopped answering before an outcome.
-    fn serve(socket: &UdpSocket, fragment_size: usize) -> Option<AuthOutcome> {
-        let mut auth = Authenticator::new(
-            AuthenticatorConfig::default(),
-            vec![Box::new(server(fragment_size))],
-            RngHandle::os(),
-        );
-        let mut started = false;
-        let mut buf = vec![0u8; wire::MAX_LEN];
-        socket
-            .set_read_timeout(Some(StdDuration::from_secs(8)))
-            .unwrap();
-        let mut round = 0u8;
-        loop {
-            let Ok((n, from)) = socket.recv_from(&mut buf) else {
-                return None;
-            };
-            let bytes = &buf[..n];
-            let packet = Packet::new_checked(bytes).unwrap();
-            let request = Repr::parse(&packet).unwrap();
-            assert_eq!(request.code, Code::AccessRequest);
-            if wire::verify_message_authenticator(bytes, &request.authenticator, SECRET).is_err() {
-                continue;
-            }
-            let eap_in = request.eap_message().unwrap_or_default();
-            let now = Instant::ZERO;
-            let _ = if started {
-                auth.handle_packet(now, &eap_in)
-            } else {
-                started = true;
-                auth.start_backend(now, &eap_in)
-            };
-            let (mut eap_out, mut outcome) = (None, None);
-            while let Some(act) = auth.poll_action() {
-                match act {
-                    AuthAction::Send(p) => eap_out = Some(p),
-                    AuthAction::Finished(o) => outcome = Some(o),
-                }
-            }
-            round = round.wrapping_add(1);
-            let code = match &outcome {
-                None => Code::AccessChallenge,
-                Some(AuthOutcome::Success { .. }) => Code::AccessAccept,
-                Some(AuthOutcome::Failure(_)) => Code::AccessReject,
-            };
-            let mut reply = Repr {
-                code,
-                identifier: request.identifier,
-                authenticator: request.authenticator,
-                attributes: Vec::new(),
-            };
-            if let Some(eap) = &eap_out {
-                reply.push_eap_message(eap);
-            }
-            if code == Code::AccessChallenge {
-                reply.attributes.push(Attribute::State(vec![b's', round]));
-            }
-            if let Some(AuthOutcome::Success {
-                keys: Some(keys), ..
-            }) = &outcome
-            {
-                let msk = keys.msk.expose();
-                for (vendor_type, key, salt) in [
-                    (MS_MPPE_RECV_KEY, &msk[..32], [0x81, round]),
-                    (MS_MPPE_SEND_KEY, &msk[32..], [0x82, round]),
-                ] {
-                    let value =
-                        wire::encrypt_mppe_key(key, salt, SECRET, &request.authenticator).unwrap();
-                    reply
-                        .attributes
-                        .push(Attribute::VendorSpecific(VendorSpecific::microsoft(
-                            vendor_type,
-                            &value,
-                        )));
-                }
-            }
-            reply
-                .attributes
-                .push(Attribute::MessageAuthenticator([0; 16]));
-            let mut out = reply.to_bytes().unwrap();
-            wire::sign_response(&mut out, &request.authenticator, SECRET).unwrap();
-            socket.send_to(&out, from).unwrap();
-            if let Some(o) = outcome {
-                return Some(o);
-            }
-        }
-    }
-
-    /// Runs eapol_test (EAP-pwd with `password`) against our server, both with
-    /// `fragment_size`, or `None` if eapol_test is not installed.
+    /// Runs eapol_test (EAP-pwd with `password`) against our server behind the RADIUS server
+    /// in `common`, both with `fragment_size`, or `None` if eapol_test is not installed. Our
+    /// outcome is `None` if the peer stopped answering before one.
     fn run(password: &[u8], fragment_size: usize) -> Option<(Output, Option<AuthOutcome>)> {
         if !std::path::Path::new(EAPOL_TEST).exists() {
             eprintln!("{EAPOL_TEST} not installed; skipped");
             return None;
         }
-        let dir = tempfile::tempdir().unwrap();
-        let conf = dir.path().join("eapol_test.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "network={{\n  key_mgmt=IEEE8021X\n  eap=PWD\n  identity=\"{}\"\n  \
-                 password=\"{}\"\n  fragment_size={fragment_size}\n}}\n",
-                String::from_utf8_lossy(USER),
-                String::from_utf8_lossy(password)
-            ),
-        )
-        .unwrap();
-        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = socket.local_addr().unwrap().port();
-        Some(std::thread::scope(|s| {
-            let server = s.spawn(|| serve(&socket, fragment_size));
-            let output = Command::new(EAPOL_TEST)
-                .arg("-c")
-                .arg(&conf)
-                .args([
-                    "-a",
-                    "127.0.0.1",
-                    "-p",
-                    &port.to_string(),
-                    "-t",
-                    "5",
-                    "-r",
-                    "0",
-                ])
-                .arg("-s")
-                .arg(String::from_utf8_lossy(SECRET).as_ref())
-                .stdin(Stdio::null())
-                .output()
-                .unwrap();
-            let outcome = server.join().unwrap_or_else(|_| {
-                panic!(
-                    "our server failed; eapol_test said:\n{}",
-                    String::from_utf8_lossy(&output.stdout)
-                )
-            });
-            (output, outcome)
+        let network = format!(
+            "  key_mgmt=IEEE8021X\n  eap=PWD\n  identity=\"{}\"\n  \
+             password=\"{}\"\n  fragment_size={fragment_size}\n",
+            String::from_utf8_lossy(USER),
+            String::from_utf8_lossy(password)
+        );
+        Some(common::run_eapol_test(&network, SECRET, 5, |socket| {
+            let auth = Authenticator::new(
+                AuthenticatorConfig::default(),
+                vec![Box::new(server(fragment_size))],
+                RngHandle::os(),
+            );
+            common::serve_radius(
+                socket,
+                SECRET,
+                auth,
+                StdDuration::from_secs(8),
+                [0x81, 0x82],
+            )
         }))
     }
 
@@ -729,17 +566,7 @@ mod eapol_test {
             stdout.contains("EAP-pwd (peer): confirm verified"),
             "wpa_supplicant did not verify our confirm:\n{stdout}"
         );
-        // eapol_test compared its MSK with the MPPE keys we sent.
-        assert!(
-            stdout.contains("MPPE keys OK: 1  mismatch: 0"),
-            "eapol_test did not confirm the MSK:\n{stdout}"
-        );
-        // It prints the Session-Id it derived; it must be ours.
-        let sid = hex::encode(&keys.session_id);
-        assert!(
-            stdout.replace(' ', "").contains(&sid),
-            "eapol_test's Session-Id is not {sid}:\n{stdout}"
-        );
+        common::assert_eapol_test_keys(&stdout, &keys);
         Some(stdout.into_owned())
     }
 
@@ -765,104 +592,27 @@ mod eapol_test {
 // Interop: our peer against hostapd's EAP-pwd server (RADIUS server mode).
 
 mod hostapd {
-    use std::net::{SocketAddr, UdpSocket};
-    use std::path::PathBuf;
-    use std::process::{Child, Command, Stdio};
-    use std::time::Duration as StdDuration;
-
-    use eap::authenticator::{
-        AuthenticatorConfig, PassThrough, PassThroughAction, PassThroughOutcome,
-    };
-    use eap::peer::{Peer, PeerAction, PeerConfig, PeerFailure, PeerOutcome};
+    use eap::authenticator::PassThroughOutcome;
+    use eap::peer::{Peer, PeerConfig, PeerFailure, PeerOutcome};
     use kmp_api::rng::RngHandle;
-    use kmp_api::session::SecretBytes;
     use kmp_api::time::Instant;
-    use radius::udp::UdpClient;
-    use radius::{AccessRequest, ClientConfig, Reply, ServerConfig};
 
+    use super::common::{self, HOSTAPD, Hostapd};
     use super::{PASSWORD, PWD, USER, pwd_peer};
 
-    const HOSTAPD: &str = "/usr/sbin/hostapd";
     const SECRET: &[u8] = b"eap-pwd-hostapd-interop";
     const SERVER_ID: &str = "hostapd.example";
 
-    /// hostapd as a RADIUS server on loopback, killed on drop (as in `hostapd.rs`).
-    struct Hostapd {
-        child: Child,
-        log: PathBuf,
-        port: u16,
-        _dir: tempfile::TempDir,
-    }
-
-    impl Drop for Hostapd {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-
-    impl Hostapd {
-        fn start(fragment_size: usize) -> Hostapd {
-            let dir = tempfile::tempdir().unwrap();
-            let port = UdpSocket::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let p = |name: &str| dir.path().join(name);
-            std::fs::write(
-                p("clients"),
-                format!("127.0.0.1/32 {}\n", String::from_utf8_lossy(SECRET)),
-            )
-            .unwrap();
-            std::fs::write(
-                p("eap_user"),
-                format!(
-                    "\"{}\" PWD \"{}\"\n",
-                    String::from_utf8_lossy(USER),
-                    String::from_utf8_lossy(PASSWORD)
-                ),
-            )
-            .unwrap();
-            std::fs::write(
-                p("hostapd.conf"),
-                format!(
-                    "driver=none\ninterface=lo\nlogger_stdout=-1\nlogger_stdout_level=0\n\
-                     radius_server_clients={}\nradius_server_auth_port={port}\n\
-                     eap_server=1\neap_user_file={}\nserver_id={SERVER_ID}\npwd_group=19\n\
-                     fragment_size={fragment_size}\n",
-                    p("clients").display(),
-                    p("eap_user").display()
-                ),
-            )
-            .unwrap();
-            let log = p("hostapd.log");
-            let child = Command::new(HOSTAPD)
-                .arg("-dd")
-                .arg(p("hostapd.conf"))
-                .stdin(Stdio::null())
-                .stdout(std::fs::File::create(&log).unwrap())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
-            let h = Hostapd {
-                child,
-                log,
-                port,
-                _dir: dir,
-            };
-            for _ in 0..100 {
-                if h.log().contains("Setup of interface done") {
-                    return h;
-                }
-                std::thread::sleep(StdDuration::from_millis(50));
-            }
-            panic!("hostapd did not start:\n{}", h.log());
-        }
-
-        fn log(&self) -> String {
-            std::fs::read_to_string(&self.log).unwrap_or_default()
-        }
+    fn start_hostapd(fragment_size: usize) -> Hostapd {
+        Hostapd::start(
+            SECRET,
+            &format!(
+                "\"{}\" PWD \"{}\"\n",
+                String::from_utf8_lossy(USER),
+                String::from_utf8_lossy(PASSWORD)
+            ),
+            &format!("server_id={SERVER_ID}\npwd_group=19\nfragment_size={fragment_size}\n"),
+        )
     }
 
     /// Runs our peer through our pass-through authenticator to hostapd; `None` if hostapd is
@@ -876,7 +626,7 @@ mod hostapd {
             eprintln!("{HOSTAPD} not installed; skipped");
             return None;
         }
-        let hostapd = Hostapd::start(fragment_size);
+        let hostapd = start_hostapd(fragment_size);
         let (p, a) = drive(hostapd.port, SECRET, password, fragment_size, &|| {
             hostapd.log()
         });
@@ -893,76 +643,15 @@ mod hostapd {
         fragment_size: usize,
         log: &dyn Fn() -> String,
     ) -> (PeerOutcome, Option<PassThroughOutcome>) {
-        let server = ServerConfig {
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            secret: SecretBytes::from_slice(secret),
-        };
-        let mut radius = UdpClient::bind(
-            "127.0.0.1:0",
-            ClientConfig::new(vec![server], b"kmp-eap-pwd-test"),
-        )
-        .unwrap();
-        let mut pt = PassThrough::new(AuthenticatorConfig::default(), RngHandle::os());
-        let mut peer = Peer::new(
+        let peer = Peer::new(
             PeerConfig::new(USER.to_vec()),
             vec![Box::new(pwd_peer(USER, password, fragment_size))],
             RngHandle::os(),
             Instant::ZERO,
         );
-        let now = Instant::ZERO;
-        pt.start(now).unwrap();
-        let mut state = None;
-        let (mut peer_outcome, mut pt_outcome) = (None, None);
-        for _ in 0..60 {
-            let mut progressed = false;
-            while let Some(act) = pt.poll_action() {
-                progressed = true;
-                match act {
-                    PassThroughAction::Send(pkt) => {
-                        let _ = peer.handle_packet(now, &pkt);
-                    }
-                    PassThroughAction::ToBackend(resp) => {
-                        let request = AccessRequest {
-                            user_name: pt.identity().to_vec(),
-                            eap_message: resp,
-                            state: state.take(),
-                            ..AccessRequest::default()
-                        };
-                        match radius.exchange(request, StdDuration::from_secs(10)) {
-                            Ok(Reply::Challenge(c)) => {
-                                state = c.state;
-                                pt.backend_request(now, &c.eap_message).unwrap();
-                            }
-                            Ok(Reply::Accept(a)) => {
-                                pt.backend_accept(a.eap_message.as_deref(), a.msk).unwrap();
-                            }
-                            Ok(Reply::Reject(r)) => {
-                                pt.backend_reject(r.eap_message.as_deref()).unwrap()
-                            }
-                            Err(e) => panic!("RADIUS exchange failed: {e}\n{}", log()),
-                        }
-                    }
-                    PassThroughAction::Finished(o) => pt_outcome = Some(o),
-                }
-            }
-            while let Some(act) = peer.poll_action() {
-                progressed = true;
-                match act {
-                    PeerAction::Send(pkt) => pt.handle_packet(now, &pkt).unwrap(),
-                    PeerAction::Finished(o) => peer_outcome = Some(o),
-                    PeerAction::Notification(_) => {}
-                }
-            }
-            if let (Some(p), Some(a)) = (&peer_outcome, &pt_outcome) {
-                return (p.clone(), Some(a.clone()));
-            }
-            if !progressed {
-                break;
-            }
-        }
-        match peer_outcome {
-            Some(p) => (p, pt_outcome),
-            None => panic!("no outcome: authenticator {pt_outcome:?}\n{}", log()),
+        match common::drive_pass_through(port, secret, b"kmp-eap-pwd-test", peer, 60, log) {
+            (Some(p), pt_outcome) => (p, pt_outcome),
+            (None, pt_outcome) => panic!("no outcome: authenticator {pt_outcome:?}\n{}", log()),
         }
     }
 
@@ -989,17 +678,7 @@ mod hostapd {
             "hostapd did not verify our confirm:\n{log}"
         );
         // hostapd logs the Session-Id it derived; it must be ours.
-        let sid = hex::encode(&keys.session_id);
-        let spaced: String = sid
-            .as_bytes()
-            .chunks(2)
-            .map(|c| std::str::from_utf8(c).unwrap())
-            .collect::<Vec<_>>()
-            .join(" ");
-        assert!(
-            log.contains(&spaced),
-            "hostapd's Session-Id is not {sid}:\n{log}"
-        );
+        hostapd.assert_logged_session_id(&keys);
         Some(log)
     }
 
