@@ -32,8 +32,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::Read;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -60,66 +58,13 @@ const SERVER: &str = "server.test";
 
 /// Runs `body` inside a private network namespace with `veth0`–`veth1` up.
 fn in_netns(name: &str, body: impl FnOnce()) {
-    if std::env::var_os(INNER).is_some() {
-        body();
-        return;
-    }
-    let exe = std::env::current_exe().unwrap();
-    let log =
-        std::env::temp_dir().join(format!("kmp-eapol-wired-{}-{name}.out", std::process::id()));
-    let out = std::fs::File::create(&log).unwrap();
-    let started = Instant::now();
-    let mut child = Command::new("unshare")
-        .args([
-            "-n",
-            "--",
-            "sh",
-            "-c",
-            "ip link set lo up && ip link add veth0 type veth peer name veth1 && \
-             ip link set veth0 up && ip link set veth1 up && exec \"$0\" \"$@\"",
-        ])
-        .arg(&exe)
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env(INNER, "1")
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .process_group(0)
-        .spawn()
-        .expect("cannot run unshare (util-linux)");
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break Some(s);
-        }
-        if started.elapsed() > TEST_LIMIT {
-            // The whole group: the test binary and every daemon it started.
-            let _ = Command::new("kill")
-                .args(["-KILL", "--", &format!("-{}", child.id())])
-                .status();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let iso = netns_test::Isolation {
+        marker: INNER,
+        setup: "ip link set lo up && ip link add veth0 type veth peer name veth1 && ip link set veth0 up && ip link set veth1 up",
+        limit: TEST_LIMIT,
+        what: "these wired EAPOL interop tests (veth pair; also CAP_NET_RAW)",
     };
-    let mut text = String::new();
-    std::fs::File::open(&log)
-        .unwrap()
-        .read_to_string(&mut text)
-        .unwrap();
-    let _ = std::fs::remove_file(&log);
-    println!("{text}");
-    if text.contains("unshare failed") || text.contains("RTNETLINK answers") {
-        panic!(
-            "could not create a private network namespace with a veth pair (unshare -n, \
-             ip link add veth0 type veth peer name veth1): these interop tests must run as \
-             root (CAP_SYS_ADMIN, CAP_NET_ADMIN, CAP_NET_RAW)"
-        );
-    }
-    match status {
-        None => panic!("{name}: no result within {TEST_LIMIT:?}; killed"),
-        Some(s) => assert!(s.success(), "{name}: inner run failed ({s})"),
-    }
-    println!("{name}: {:?} in its namespace", started.elapsed());
+    netns_test::run_isolated(name, &iso, body);
 }
 
 /// A process whose output goes to a file; killed on drop.

@@ -20,9 +20,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Read;
 use std::net::{SocketAddr, UdpSocket};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -47,61 +45,13 @@ fn send_key() -> Vec<u8> {
 
 /// Runs `body` inside a private lo-only network namespace (see the module docs).
 fn in_netns(name: &str, body: impl FnOnce()) {
-    if std::env::var_os(INNER).is_some() {
-        body();
-        return;
-    }
-    let exe = std::env::current_exe().unwrap();
-    let log = std::env::temp_dir().join(format!("radius-fr-{}-{name}.out", std::process::id()));
-    let out = std::fs::File::create(&log).unwrap();
-    let started = Instant::now();
-    let mut child = Command::new("unshare")
-        .args([
-            "-n",
-            "--",
-            "sh",
-            "-c",
-            "ip link set lo up && exec \"$0\" \"$@\"",
-        ])
-        .arg(&exe)
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env(INNER, "1")
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .process_group(0)
-        .spawn()
-        .expect("cannot run unshare (util-linux)");
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break Some(s);
-        }
-        if started.elapsed() > TEST_LIMIT {
-            let _ = Command::new("kill")
-                .args(["-KILL", "--", &format!("-{}", child.id())])
-                .status();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let iso = netns_test::Isolation {
+        marker: INNER,
+        setup: "ip link set lo up",
+        limit: TEST_LIMIT,
+        what: "these FreeRADIUS interop tests",
     };
-    let mut text = String::new();
-    std::fs::File::open(&log)
-        .unwrap()
-        .read_to_string(&mut text)
-        .unwrap();
-    let _ = std::fs::remove_file(&log);
-    println!("{text}");
-    if text.contains("unshare: unshare failed") || text.contains("RTNETLINK answers") {
-        panic!(
-            "could not create a private network namespace (unshare -n, ip link set lo up): \
-             these FreeRADIUS interop tests must run as root (CAP_SYS_ADMIN, CAP_NET_ADMIN)"
-        );
-    }
-    match status {
-        None => panic!("{name}: no result within {TEST_LIMIT:?}; killed"),
-        Some(s) => assert!(s.success(), "{name}: inner run failed ({s})"),
-    }
+    netns_test::run_isolated(name, &iso, body);
 }
 
 /// One `freeradius -X` in the current namespace with a private configuration; killed on drop.
