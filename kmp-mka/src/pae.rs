@@ -61,11 +61,16 @@
 //! # Pass-through
 //!
 //! [`PaeFactory::pass_through`] makes authenticator sessions that relay EAP to an AAA server
-//! through a [`Backend`] the factory holds (see [`backend`]).
+//! through a [`Backend`] the factory holds (see [`backend`]). With a `[radius]` table in the
+//! configuration, [`PaeFactory::new`] (and so the registered `"8021x"` factory) builds that
+//! backend itself: a RADIUS client on one UDP socket (`radius_backend`, cargo feature
+//! `radius`, on by default).
 
 pub mod backend;
 pub mod config;
 pub mod methods;
+#[cfg(feature = "radius")]
+pub mod radius_backend;
 pub mod session;
 
 use std::sync::Arc;
@@ -74,8 +79,10 @@ use kmp_api::id::KmpId;
 use kmp_api::session::{KmpFactory, KmpSession, Role, SessionContext, SessionError};
 
 pub use backend::{Backend, BackendAnswer, BackendKey};
-pub use config::{MkaSettings, PaeConfig, SakScope, StartFrame};
-pub use methods::{MethodProvider, PskProvider, TlsProvider};
+pub use config::{MkaSettings, PaeConfig, RadiusServer, RadiusSettings, SakScope, StartFrame};
+pub use methods::{MethodProvider, PskProvider, PwdProvider, TlsProvider};
+#[cfg(feature = "radius")]
+pub use radius_backend::{BackendCounters, RadiusBackend, RadiusBackendCore};
 pub use session::PaeSession;
 
 use crate::handshake::{PaeRole, PmkCache};
@@ -89,7 +96,25 @@ pub struct PaeFactory {
 impl PaeFactory {
     /// A factory whose sessions put PMKs into `pmks` (share it with the KMP ID 6 / 7 factories,
     /// as [`crate::handshake::HandshakeFactory::pair`] takes it).
+    ///
+    /// With a `[radius]` table ([`PaeConfig::radius`]) this is a pass-through authenticator
+    /// whose backend is a [`RadiusBackend`] bound here (its UDP socket is opened now); that
+    /// needs the cargo feature `radius` (default), and is refused without it.
     pub fn new(config: PaeConfig, pmks: PmkCache) -> Result<PaeFactory, SessionError> {
+        if let Some(settings) = &config.radius {
+            #[cfg(feature = "radius")]
+            {
+                let backend: Arc<dyn Backend> = Arc::new(RadiusBackend::bind(settings)?);
+                return Self::pass_through(config, pmks, backend);
+            }
+            #[cfg(not(feature = "radius"))]
+            {
+                let _ = settings;
+                return Err(SessionError::Config(
+                    "802.1X: [radius] needs kmp-mka built with the cargo feature `radius`".into(),
+                ));
+            }
+        }
         Self::build(config, pmks, None)
     }
 

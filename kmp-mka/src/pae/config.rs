@@ -3,7 +3,7 @@
 //! ```toml
 //! role = "supplicant"            # or "authenticator": the PAE this node runs (both session roles)
 //! identity = "node-7@pan.example" # EAP-Response/Identity (supplicant)
-//! methods = ["tls", "psk"]       # order of preference, both sides
+//! methods = ["tls", "psk", "pwd"] # order of preference, both sides (empty with [radius])
 //! eapol_version = 3              # EAPOL Protocol Version sent (Wi-SUN: 3)
 //! start = "key-request"          # supplicant's first frame: "key-request" (Wi-SUN) or "eapol-start"
 //! start_retransmit_ms = 5000     # supplicant: resend the first frame until EAP begins …
@@ -29,6 +29,27 @@
 //! [psk.peers]                    # authenticator, optional: per-device PSKs by ID_P (else psk_hex for all)
 //! "node-7" = "000102030405060708090a0b0c0d0e0f"
 //!
+//! [pwd]                          # needed when methods names "pwd" (EAP-pwd, RFC 5931, group 19)
+//! id = "node-7"                  # supplicant: its PWD-ID identity; authenticator: the server's
+//! password = "dragonfly-password" # supplicant: its password; authenticator: for every peer …
+//! fragment_size = 1000           # largest EAP-pwd type-data we send (at least 33)
+//! [pwd.peers]                    # … unless per-device passwords are listed by PWD-ID identity
+//! "node-7" = "dragonfly-password"
+//!
+//! [radius]                       # authenticator only: pass-through to RADIUS (no local methods)
+//! nas_identifier = "br-1"        # NAS-Identifier in every Access-Request (1–253 octets)
+//! bind = "0.0.0.0:0"             # local UDP address (default: any, on the first server's family)
+//! retransmit_ms = 2000           # the same Access-Request again after this long …
+//! max_transmissions = 3          # … this many datagrams per server, then the next server
+//! dead_time_secs = 30            # a server that did not answer is tried last for this long
+//! framed_mtu = 1200              # optional Framed-MTU (the largest EAP packet the link carries)
+//! [[radius.servers]]             # one or more, in order of preference (failover)
+//! addr = "192.0.2.10:1812"
+//! secret = "shared-secret"
+//! [[radius.servers]]
+//! addr = "192.0.2.11:1812"
+//! secret = "other-secret"
+//!
 //! [mka_settings]                 # used with mka = true
 //! key_server_priority = 16       # default: 16 on the authenticator, 32 on the supplicant
 //! hello_ms = 2000
@@ -42,17 +63,18 @@
 //! ```
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use eap::authenticator::AuthenticatorConfig;
 use eap::tls::{TlsConfig, TlsVersions};
 use kmp_api::crypto::Key128;
 use kmp_api::security::SecurityLevel;
-use kmp_api::session::SessionError;
+use kmp_api::session::{SecretBytes, SessionError};
 use kmp_api::time::Duration;
 use serde::Deserialize;
 
-use super::methods::{MethodProvider, PskProvider, TlsProvider};
+use super::methods::{MethodProvider, PskProvider, PwdProvider, TlsProvider};
 use crate::eapol::ProtocolVersion;
 use crate::handshake::PaeRole;
 use crate::mka::IcvCoverage;
@@ -117,6 +139,60 @@ impl Default for MkaSettings {
     }
 }
 
+/// One RADIUS server of the `[radius]` table.
+#[derive(Debug, Clone)]
+pub struct RadiusServer {
+    /// Where Access-Requests go (and the only source replies are accepted from).
+    pub addr: SocketAddr,
+    /// The shared secret (not empty; never logged).
+    pub secret: SecretBytes,
+}
+
+/// Pass-through to RADIUS servers: the `[radius]` table (see the [module docs](self)); the
+/// backend is built from it by `RadiusBackend::bind` (cargo feature `radius`).
+#[derive(Debug, Clone)]
+pub struct RadiusSettings {
+    /// Servers in order of preference (at least one).
+    pub servers: Vec<RadiusServer>,
+    /// NAS-Identifier (1–253 octets).
+    pub nas_identifier: Vec<u8>,
+    /// The local UDP address of the one socket.
+    pub bind: SocketAddr,
+    /// Time between transmissions of one Access-Request to one server.
+    pub retransmit_timeout: Duration,
+    /// Datagrams per server before failing over (at least 1).
+    pub max_transmissions: u32,
+    /// How long a server that did not answer is tried last.
+    pub dead_time: Duration,
+    /// Framed-MTU to send, if any.
+    pub framed_mtu: Option<u32>,
+}
+
+impl RadiusSettings {
+    /// `servers` with the defaults: NAS-Identifier `nas_identifier`, any local address on the
+    /// first server's family, 2 s × 3 transmissions per server, 30 s dead time, no Framed-MTU.
+    pub fn new(servers: Vec<RadiusServer>, nas_identifier: &[u8]) -> RadiusSettings {
+        let v6 = servers.first().is_some_and(|s| s.addr.is_ipv6());
+        RadiusSettings {
+            bind: any_addr(v6),
+            servers,
+            nas_identifier: nas_identifier.to_vec(),
+            retransmit_timeout: Duration::from_secs(2),
+            max_transmissions: 3,
+            dead_time: Duration::from_secs(30),
+            framed_mtu: None,
+        }
+    }
+}
+
+fn any_addr(v6: bool) -> SocketAddr {
+    if v6 {
+        SocketAddr::from(([0u16; 8], 0))
+    } else {
+        SocketAddr::from(([0u8; 4], 0))
+    }
+}
+
 /// Validated configuration of the KMP ID 1 PAEs.
 #[derive(Debug, Clone)]
 pub struct PaeConfig {
@@ -142,6 +218,8 @@ pub struct PaeConfig {
     pub backend_poll: Duration,
     /// MKA after EAP, if set.
     pub mka: Option<MkaSettings>,
+    /// Authenticator: relay EAP to these RADIUS servers instead of running `methods`.
+    pub radius: Option<RadiusSettings>,
 }
 
 impl PaeConfig {
@@ -165,12 +243,23 @@ impl PaeConfig {
             authenticator: AuthenticatorConfig::default(),
             backend_poll: Duration::from_millis(50),
             mka: None,
+            radius: None,
         }
     }
 
     /// Parses the TOML section, reading the PEM files it names. Errors name the field.
     pub fn from_toml(text: &str) -> Result<PaeConfig, SessionError> {
-        let raw: Raw = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+        // The message and line only: toml's own rendering quotes the source line, which may be
+        // a RADIUS secret or a password.
+        let raw: Raw = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+            match line {
+                Some(l) => bad(format!("TOML line {l}: {}", e.message())),
+                None => bad(format!("TOML: {}", e.message())),
+            }
+        })?;
         let role = match raw.role.as_str() {
             "supplicant" => PaeRole::Supplicant,
             "authenticator" => PaeRole::Authenticator,
@@ -188,11 +277,29 @@ impl PaeConfig {
             methods.push(match name.as_str() {
                 "tls" => Arc::new(TlsProvider::new(&tls_config(raw.tls.as_ref())?)?),
                 "psk" => psk_provider(raw.psk.as_ref())?,
+                "pwd" => pwd_provider(raw.pwd.as_ref())?,
                 other => return Err(bad(format!("methods: unknown method {other:?}"))),
             });
         }
-        if methods.is_empty() {
-            return Err(bad("methods: at least one of \"tls\", \"psk\""));
+        let radius = raw.radius.map(radius_settings).transpose()?;
+        if radius.is_some() {
+            if role != PaeRole::Authenticator {
+                return Err(bad("[radius] needs role = \"authenticator\""));
+            }
+            if !methods.is_empty() {
+                return Err(bad(
+                    "methods must be empty with [radius]: the RADIUS server runs the EAP methods",
+                ));
+            }
+            if raw.mka {
+                return Err(bad(
+                    "mka = true needs the EAP Session-Id, which RADIUS does not give ([radius])",
+                ));
+            }
+        } else if methods.is_empty() {
+            return Err(bad(
+                "methods: at least one of \"tls\", \"psk\", \"pwd\" (or a [radius] table)",
+            ));
         }
         let eapol_version = ProtocolVersion::from_u8(raw.eapol_version)
             .map_err(|_| bad("eapol_version must be 1, 2 or 3"))?;
@@ -235,6 +342,7 @@ impl PaeConfig {
             },
             backend_poll: Duration::from_millis(raw.backend_poll_ms),
             mka,
+            radius,
         })
     }
 }
@@ -246,6 +354,7 @@ struct Raw {
     role: String,
     #[serde(default)]
     identity: String,
+    #[serde(default)]
     methods: Vec<String>,
     #[serde(default = "three")]
     eapol_version: u8,
@@ -269,7 +378,50 @@ struct Raw {
     mka: bool,
     tls: Option<RawTls>,
     psk: Option<RawPsk>,
+    pwd: Option<RawPwd>,
+    radius: Option<RawRadius>,
     mka_settings: Option<RawMka>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPwd {
+    id: String,
+    password: String,
+    #[serde(default = "thousand_pwd")]
+    fragment_size: usize,
+    #[serde(default)]
+    peers: HashMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRadius {
+    #[serde(default)]
+    servers: Vec<RawRadiusServer>,
+    nas_identifier: String,
+    bind: Option<String>,
+    #[serde(default = "two_s")]
+    retransmit_ms: u64,
+    #[serde(default = "three_u32")]
+    max_transmissions: u32,
+    #[serde(default = "thirty")]
+    dead_time_secs: u64,
+    framed_mtu: Option<u32>,
+}
+
+/// Never printed: the secret stays out of error messages and logs.
+impl core::fmt::Debug for RawRadius {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RawRadius").finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRadiusServer {
+    addr: String,
+    secret: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -338,6 +490,15 @@ fn sixty() -> u64 {
 fn fifty() -> u64 {
     50
 }
+fn two_s() -> u64 {
+    2_000
+}
+fn thirty() -> u64 {
+    30
+}
+fn thousand_pwd() -> usize {
+    eap::pwd::DEFAULT_FRAGMENT_SIZE
+}
 fn thousand() -> usize {
     eap::tls::DEFAULT_FRAGMENT_SIZE
 }
@@ -404,6 +565,95 @@ fn psk_provider(raw: Option<&RawPsk>) -> Result<Arc<dyn MethodProvider>, Session
         psk,
         store,
     )))
+}
+
+fn pwd_provider(raw: Option<&RawPwd>) -> Result<Arc<dyn MethodProvider>, SessionError> {
+    let raw = raw.ok_or_else(|| bad("methods names \"pwd\" but there is no [pwd] table"))?;
+    if raw.password.is_empty() {
+        return Err(bad("pwd.password must not be empty"));
+    }
+    let password = SecretBytes::from_slice(raw.password.as_bytes());
+    let provider = if raw.peers.is_empty() {
+        PwdProvider::new(raw.id.clone(), password)
+    } else {
+        let mut peers: HashMap<Vec<u8>, SecretBytes> = HashMap::new();
+        for (id, pw) in &raw.peers {
+            if pw.is_empty() {
+                return Err(bad(format!("pwd.peers.{id:?}: empty password")));
+            }
+            peers.insert(
+                id.clone().into_bytes(),
+                SecretBytes::from_slice(pw.as_bytes()),
+            );
+        }
+        let store = Arc::new(move |id: &[u8]| peers.get(id).cloned());
+        PwdProvider::with_store(raw.id.clone(), password, store)
+    };
+    let provider = provider
+        .with_fragment_size(raw.fragment_size)
+        .map_err(|_| {
+            bad(format!(
+                "pwd.fragment_size must be at least {}",
+                eap::pwd::MIN_FRAGMENT_SIZE
+            ))
+        })?;
+    Ok(Arc::new(provider))
+}
+
+fn radius_settings(raw: RawRadius) -> Result<RadiusSettings, SessionError> {
+    if raw.servers.is_empty() {
+        return Err(bad("radius.servers: at least one [[radius.servers]]"));
+    }
+    let mut servers = Vec::with_capacity(raw.servers.len());
+    for (i, s) in raw.servers.iter().enumerate() {
+        let addr: SocketAddr = s.addr.parse().map_err(|_| {
+            bad(format!(
+                "radius.servers[{i}].addr = {:?}: an IP address and port",
+                s.addr
+            ))
+        })?;
+        if s.secret.is_empty() {
+            return Err(bad(format!("radius.servers[{i}].secret must not be empty")));
+        }
+        if servers.iter().any(|x: &RadiusServer| x.addr == addr) {
+            return Err(bad(format!("radius.servers[{i}].addr {addr} listed twice")));
+        }
+        servers.push(RadiusServer {
+            addr,
+            secret: SecretBytes::from_slice(s.secret.as_bytes()),
+        });
+    }
+    if raw.nas_identifier.is_empty() || raw.nas_identifier.len() > 253 {
+        return Err(bad("radius.nas_identifier must be 1 to 253 octets"));
+    }
+    if raw.retransmit_ms == 0 || raw.max_transmissions == 0 {
+        return Err(bad(
+            "radius.retransmit_ms and radius.max_transmissions must be positive",
+        ));
+    }
+    if raw.framed_mtu.is_some_and(|m| !(64..=65_535).contains(&m)) {
+        return Err(bad("radius.framed_mtu must be 64 to 65535"));
+    }
+    let mut settings = RadiusSettings::new(servers, raw.nas_identifier.as_bytes());
+    if let Some(b) = &raw.bind {
+        settings.bind = b
+            .parse()
+            .map_err(|_| bad(format!("radius.bind = {b:?}: an IP address and port")))?;
+    }
+    if settings
+        .servers
+        .iter()
+        .any(|s| s.addr.is_ipv6() != settings.bind.is_ipv6())
+    {
+        return Err(bad(
+            "radius: every server must be of the bind address's family (one UDP socket)",
+        ));
+    }
+    settings.retransmit_timeout = Duration::from_millis(raw.retransmit_ms);
+    settings.max_transmissions = raw.max_transmissions;
+    settings.dead_time = Duration::from_secs(raw.dead_time_secs);
+    settings.framed_mtu = raw.framed_mtu;
+    Ok(settings)
 }
 
 fn mka_settings(raw: RawMka) -> Result<MkaSettings, SessionError> {
@@ -507,8 +757,138 @@ mod tests {
             format!("methods = [\"psk\"]\nmka = true\n{psk}\n[mka_settings]\nkey_scope = \"x\""),
             "methods = [\"tls\"]\n[tls]\ncert_chain = \"/nonexistent\"\nkey = \"/n\"\nca = \"/n\""
                 .to_string(),
+            "methods = [\"pwd\"]".to_string(),
+            "methods = [\"pwd\"]\n[pwd]\nid = \"n\"\npassword = \"\"".to_string(),
+            "methods = [\"pwd\"]\n[pwd]\nid = \"n\"\npassword = \"p\"\nfragment_size = 32"
+                .to_string(),
+            "methods = [\"pwd\"]\n[pwd]\nid = \"n\"\npassword = \"p\"\n[pwd.peers]\nx = \"\""
+                .to_string(),
+            "methods = [\"pwd\"]\n[pwd]\nid = \"n\"\npasswd = \"p\"".to_string(),
         ] {
             assert!(PaeConfig::from_toml(&bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn parses_pwd() {
+        let c = PaeConfig::from_toml(
+            "methods = [\"pwd\", \"psk\"]\n[pwd]\nid = \"node-2\"\npassword = \"pw\"\n\
+             fragment_size = 40\n[pwd.peers]\n\"node-2\" = \"pw\"\n\
+             [psk]\nid = \"n\"\npsk_hex = \"000102030405060708090a0b0c0d0e0f\"",
+        )
+        .unwrap();
+        assert_eq!(c.methods[0].name(), "pwd");
+        assert_eq!(c.methods[1].name(), "psk");
+        assert!(c.methods[0].peer_method().is_ok());
+        assert!(c.methods[0].server_method().is_ok());
+        // The password is not in the debug output.
+        assert!(!format!("{c:?}").contains("pw\""));
+    }
+
+    const RADIUS: &str = "role = \"authenticator\"\n[radius]\nnas_identifier = \"br-1\"\n";
+
+    fn server(addr: &str, secret: &str) -> String {
+        format!("[[radius.servers]]\naddr = \"{addr}\"\nsecret = \"{secret}\"\n")
+    }
+
+    #[test]
+    fn parses_radius() {
+        let c = PaeConfig::from_toml(&format!(
+            "{RADIUS}retransmit_ms = 250\nmax_transmissions = 2\ndead_time_secs = 5\n\
+             framed_mtu = 1100\n{}{}",
+            server("127.0.0.1:1812", "top-secret-1"),
+            server("127.0.0.2:1812", "top-secret-2")
+        ))
+        .unwrap();
+        assert!(c.methods.is_empty());
+        let r = c.radius.as_ref().unwrap();
+        assert_eq!(r.servers.len(), 2);
+        assert_eq!(r.servers[1].addr, "127.0.0.2:1812".parse().unwrap());
+        assert_eq!(r.servers[0].secret.expose(), b"top-secret-1");
+        assert_eq!(r.nas_identifier, b"br-1");
+        assert_eq!(r.bind, "0.0.0.0:0".parse().unwrap());
+        assert_eq!(r.retransmit_timeout, Duration::from_millis(250));
+        assert_eq!(r.max_transmissions, 2);
+        assert_eq!(r.dead_time, Duration::from_secs(5));
+        assert_eq!(r.framed_mtu, Some(1100));
+        assert!(!format!("{c:?}").contains("top-secret"));
+        let d = PaeConfig::from_toml(&format!("{RADIUS}{}", server("[::1]:1812", "s"))).unwrap();
+        let r = d.radius.unwrap();
+        assert_eq!(r.bind, "[::]:0".parse().unwrap());
+        assert_eq!(r.retransmit_timeout, Duration::from_secs(2));
+        assert_eq!(r.max_transmissions, 3);
+        assert_eq!(r.dead_time, Duration::from_secs(30));
+        assert_eq!(r.framed_mtu, None);
+    }
+
+    #[test]
+    fn refuses_bad_radius_tables() {
+        let s = server("127.0.0.1:1812", "s");
+        let psk = "[psk]\nid = \"n\"\npsk_hex = \"000102030405060708090a0b0c0d0e0f\"";
+        for (bad, why) in [
+            (RADIUS.to_string(), "no servers"),
+            (format!("{RADIUS}{}", server("127.0.0.1", "s")), "no port"),
+            (
+                format!("{RADIUS}{}", server("radius.example:1812", "s")),
+                "a name",
+            ),
+            (
+                format!("{RADIUS}{}", server("127.0.0.1:1812", "")),
+                "empty secret",
+            ),
+            (format!("{RADIUS}{s}{s}"), "the same server twice"),
+            (
+                format!("{RADIUS}retransmit_ms = 0\n{s}"),
+                "zero retransmission",
+            ),
+            (
+                format!("{RADIUS}max_transmissions = 0\n{s}"),
+                "no transmissions",
+            ),
+            (format!("{RADIUS}framed_mtu = 10\n{s}"), "tiny MTU"),
+            (format!("{RADIUS}bind = \"any\"\n{s}"), "bad bind"),
+            (format!("{RADIUS}bind = \"[::]:0\"\n{s}"), "family mismatch"),
+            (
+                format!("{RADIUS}{s}{}", server("[::1]:1812", "s")),
+                "mixed families",
+            ),
+            (format!("{RADIUS}port = 1812\n{s}"), "unknown field"),
+            (
+                "role = \"authenticator\"\n[radius]\n".to_string() + &s,
+                "no NAS-Identifier",
+            ),
+            (
+                format!("role = \"authenticator\"\n[radius]\nnas_identifier = \"\"\n{s}"),
+                "empty NAS-Identifier",
+            ),
+            (
+                format!(
+                    "role = \"authenticator\"\n[radius]\nnas_identifier = \"{}\"\n{s}",
+                    "n".repeat(254)
+                ),
+                "long NAS-Identifier",
+            ),
+            (
+                format!("[radius]\nnas_identifier = \"n\"\n{s}"),
+                "a supplicant",
+            ),
+            (
+                format!("methods = [\"psk\"]\n{RADIUS}{s}{psk}"),
+                "methods with RADIUS",
+            ),
+            (format!("mka = true\n{RADIUS}{s}"), "MKA with RADIUS"),
+        ] {
+            assert!(
+                PaeConfig::from_toml(&bad).is_err(),
+                "accepted ({why}): {bad:?}"
+            );
+        }
+        // A mistyped key next to a secret: the error names the field, not the secret.
+        let e = PaeConfig::from_toml(&format!(
+            "{RADIUS}[[radius.servers]]\naddr = \"127.0.0.1:1812\"\nsecrett = \"hush-hush\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("secrett") && !e.contains("hush-hush"), "{e}");
     }
 }
