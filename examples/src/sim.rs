@@ -1,19 +1,36 @@
 //! The network simulation behind `kmp-sim`: one gateway and N nodes, each a complete stack of
-//! runtime actors (PIB actor, MPX actor, KMP host) on its own simulated radio, all on one
-//! simulated 802.15.4 channel in virtual time.
+//! runtime actors (PIB actor, MPX actor, one KMP host per KMP ID it runs) on its own simulated
+//! radio, all on one simulated 802.15.4 channel in virtual time.
 //!
 //! Phases:
-//! 1. **Join**: each node starts its KMP towards the gateway (KMP-CREATE.request) at a time
-//!    drawn uniformly from `[0, nodes × join_interval)`; the gateway's host answers as
-//!    responder. A node has joined when its KMP-FINISHED reports success (its keys are then
-//!    durable in its PIB).
+//! 1. **Join**: each node starts its join towards the gateway at a time drawn uniformly from
+//!    `[0, nodes × join_interval)`. A join is a [`JoinStep`] list, the KMPs the node runs with
+//!    the gateway one after the other:
+//!    - one KMP for most (`dragonfly`, `ikev2`, a plugin): the node starts it
+//!      (KMP-CREATE.request) and the gateway's host answers as responder;
+//!    - `8021x`, the Wi-SUN-shaped join ([`ieee8021x_join`]): KMP ID 1 (the node's supplicant
+//!      sends the Wi-SUN EAPOL-Key request, the gateway's standalone authenticator runs
+//!      EAP-TLS with certificates of a PKI generated at start), then KMP ID 6 (the 4-way
+//!      handshake, PMK from the EAP MSK) and KMP ID 7 (the group-key handshake, GTK
+//!      delivered), both started by the gateway when it has finished the KMP before with that
+//!      node (kmp-mka decisions H2, B3).
+//!
+//!    A step is started by its [`Starter`] as soon as that end has finished the step before
+//!    with success. A node has joined when *it* has finished every step with success (its keys
+//!    are then durable in its PIB); the join has failed when the starter of a step reports
+//!    failure (KMP-FINISHED failure or KMP-CREATE refused). A responder's failure alone does
+//!    not end a join: the starter's retransmission makes a new responder, and the starter
+//!    reports the outcome.
 //! 2. **Data**: once every join has ended, each joined node sends `data_frames` frames to the
-//!    gateway under the pairwise key it just established (CCM* level 6, key identifier mode
-//!    0), on Multiplex ID 0x88B5 (IEEE 802 local experimental EtherType); the gateway counts
-//!    what it decrypts.
+//!    gateway under the pairwise key it established (CCM* level 6, key identifier mode 0: the
+//!    Dragonfly PMK-derived key, the IKEv2 child SA's key, the 4-way handshake's TK), on
+//!    Multiplex ID 0x88B5 (IEEE 802 local experimental EtherType); the gateway counts what it
+//!    decrypts.
 //!
 //! Everything random (positions, start times, backoffs, loss, KMP randomness) comes from the
-//! seed, so a run repeats exactly.
+//! seed, so a run repeats exactly, except with EAP-TLS: OpenSSL draws its own randomness (TLS
+//! randoms, ECDHE keys, ECDSA nonces, whose DER signatures vary in length) and the PKI's keys
+//! are fresh for every run, so message sizes, and with them timings, vary a little.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -72,8 +89,8 @@ pub struct SimOptions {
     pub plugins: Vec<PathBuf>,
     /// Data frames each joined node sends.
     pub data_frames: usize,
-    /// Mean spacing of join starts (virtual time).
-    pub join_interval: Duration,
+    /// Mean spacing of join starts (virtual time); `None`: [`default_join_interval`].
+    pub join_interval: Option<Duration>,
     /// Radio range in metres.
     pub range_m: f64,
     /// Nodes are placed uniformly in a disk of this radius around the gateway.
@@ -100,7 +117,7 @@ impl Default for SimOptions {
             keylog: None,
             plugins: Vec::new(),
             data_frames: 3,
-            join_interval: Duration::from_millis(200),
+            join_interval: None,
             range_m: 30.0,
             radius_m: 14.0,
             gateway_config: None,
@@ -260,6 +277,300 @@ pub fn select_kmp(registry: &Registry, kmp: &str) -> anyhow::Result<kmp_api::Kmp
     ))
 }
 
+/// Which end of a join starts one of its KMPs (KMP-CREATE.request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Starter {
+    /// The node (Dragonfly, IKEv2, the 802.1X supplicant's key request).
+    Node,
+    /// The gateway (the 802.11 4-way and group-key handshakes: the authenticator starts them).
+    Gateway,
+}
+
+/// One KMP of a node's join and the factories both ends run it with.
+#[derive(Clone)]
+pub struct JoinStep {
+    /// The KMP's registry name.
+    pub name: String,
+    /// Its KMP ID.
+    pub kmp_id: KmpId,
+    /// Who starts it, once that end has finished the step before with success.
+    pub starter: Starter,
+    /// The gateway's factory.
+    pub gateway: Arc<dyn kmp_api::KmpFactory>,
+    /// The nodes' factories: one shared by every node, or one per node (node 1 first).
+    pub nodes: Vec<Arc<dyn kmp_api::KmpFactory>>,
+}
+
+impl std::fmt::Debug for JoinStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JoinStep")
+            .field("name", &self.name)
+            .field("kmp_id", &self.kmp_id)
+            .field("starter", &self.starter)
+            .field("node_factories", &self.nodes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl JoinStep {
+    /// The factory of node `node` (1-based, as [`node_address`]).
+    pub fn node_factory(&self, node: usize) -> Option<Arc<dyn kmp_api::KmpFactory>> {
+        match self.nodes.as_slice() {
+            [shared] => Some(shared.clone()),
+            per_node => per_node.get(node.checked_sub(1)?).cloned(),
+        }
+    }
+}
+
+/// The most KMPs one join may chain (initiator handles carry the step number).
+pub const MAX_JOIN_STEPS: usize = 64;
+
+/// The join the simulation runs for `opts.kmp`: the 802.1X join for `8021x` (KMP ID 1), one
+/// KMP started by the node for everything else, with the configured or built-in TOML.
+pub fn join_plan(registry: &Registry, opts: &SimOptions) -> anyhow::Result<Vec<JoinStep>> {
+    let reg = select_kmp(registry, &opts.kmp)?;
+    match reg.kmp_id {
+        KmpId::Ieee8021xMka => {
+            if opts.gateway_config.is_some() || opts.node_config.is_some() {
+                bail!(
+                    "--kmp {}: the 802.1X join is built in (generated PKI, EAP-TLS, 4-way and \
+                     group-key handshakes); --gateway-config and --node-config are not used",
+                    opts.kmp
+                );
+            }
+            return ieee8021x_join(opts.nodes, opts.seed);
+        }
+        KmpId::Ieee80211FourWay | KmpId::Ieee80211GroupKey => bail!(
+            "--kmp {}: the 802.11 handshakes need the PMK of an 802.1X authentication; run \
+             them as part of --kmp 8021x",
+            opts.kmp
+        ),
+        _ => {}
+    }
+    let (gw_builtin, node_builtin) = builtin_configs(reg.name);
+    let gw_cfg = opts.gateway_config.clone().unwrap_or(gw_builtin);
+    let node_cfg = opts.node_config.clone().unwrap_or(node_builtin);
+    let gateway = reg
+        .make_factory(&gw_cfg)
+        .map_err(|e| anyhow!("{} gateway configuration: {e}", reg.name))?;
+    let node = reg
+        .make_factory(&node_cfg)
+        .map_err(|e| anyhow!("{} node configuration: {e}", reg.name))?;
+    Ok(vec![JoinStep {
+        name: reg.name.to_string(),
+        kmp_id: reg.kmp_id,
+        starter: Starter::Node,
+        gateway,
+        nodes: vec![node],
+    }])
+}
+
+/// The mean spacing of join starts when none is configured: 200 ms, which keeps the channel
+/// load of Dragonfly or IKEv2 joins near 8 %, and 2 s for a join with 802.1X (KMP ID 1), whose
+/// EAP-TLS exchange puts about ten times the octets on air (some 5.7 kB per join).
+pub fn default_join_interval(plan: &[JoinStep]) -> Duration {
+    if plan.iter().any(|s| s.kmp_id == KmpId::Ieee8021xMka) {
+        Duration::from_secs(2)
+    } else {
+        Duration::from_millis(200)
+    }
+}
+
+/// Virtual time 0 of every simulation as a calendar instant, 2026-01-01T00:00:00Z (Unix
+/// seconds): the built-in PKI's certificates are valid around it and EAP-TLS checks them at
+/// it ([`eap::tls::TlsConfig::validation_time`]), never at the host's clock.
+pub const SIM_EPOCH_UNIX_SECS: u64 = 1_767_225_600;
+
+/// The DNS name in the gateway's certificate (nodes require it of the EAP-TLS server).
+pub const GATEWAY_CERT_NAME: &str = "gateway.kmp-sim.example";
+
+/// The DNS name in node `i`'s certificate, also its EAP identity.
+pub fn node_cert_name(i: usize) -> String {
+    format!("node-{i}.kmp-sim.example")
+}
+
+/// One certificate chain (end entity, PEM) and its private key (PEM).
+#[derive(Clone)]
+pub struct PemIdentity {
+    /// The certificate.
+    pub chain: String,
+    /// Its private key (PKCS#8).
+    pub key: String,
+}
+
+impl std::fmt::Debug for PemIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PemIdentity").finish_non_exhaustive()
+    }
+}
+
+/// The simulation's PKI, generated at start: a P-256 CA, the gateway's server certificate and
+/// one client certificate per node, all ECDSA P-256 / SHA-256, valid from a day before
+/// [`SIM_EPOCH_UNIX_SECS`] for a year.
+#[derive(Debug, Clone)]
+pub struct SimPki {
+    /// The CA certificate (PEM), the only trust anchor of both ends.
+    pub ca: String,
+    /// The gateway's identity ([`GATEWAY_CERT_NAME`]).
+    pub gateway: PemIdentity,
+    /// Node `i`'s identity is `nodes[i - 1]` ([`node_cert_name`]).
+    pub nodes: Vec<PemIdentity>,
+}
+
+impl SimPki {
+    /// Generates the CA and `nodes` + 1 end-entity certificates.
+    pub fn generate(nodes: usize) -> anyhow::Result<SimPki> {
+        use rcgen::{
+            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+            KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
+        };
+        let epoch = rcgen::date_time_ymd(2026, 1, 1);
+        let validity = |p: &mut CertificateParams| {
+            p.not_before = epoch - std::time::Duration::from_secs(86_400);
+            p.not_after = epoch + std::time::Duration::from_secs(365 * 86_400);
+        };
+        let mut ca = CertificateParams::new(Vec::<String>::new())?;
+        ca.distinguished_name
+            .push(DnType::CommonName, "kmp-sim test CA");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        validity(&mut ca);
+        let ca_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+        let ca_pem = ca.self_signed(&ca_key)?.pem();
+        let issuer = Issuer::from_params(&ca, &ca_key);
+        let end_entity =
+            |name: &str, eku: ExtendedKeyUsagePurpose| -> anyhow::Result<PemIdentity> {
+                let mut p = CertificateParams::new(vec![name.to_string()])?;
+                p.distinguished_name.push(DnType::CommonName, name);
+                p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+                p.extended_key_usages = vec![eku];
+                validity(&mut p);
+                let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+                Ok(PemIdentity {
+                    chain: p.signed_by(&key, &issuer)?.pem(),
+                    key: key.serialize_pem(),
+                })
+            };
+        let gateway = end_entity(GATEWAY_CERT_NAME, ExtendedKeyUsagePurpose::ServerAuth)?;
+        let nodes = (1..=nodes)
+            .map(|i| end_entity(&node_cert_name(i), ExtendedKeyUsagePurpose::ClientAuth))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(SimPki {
+            ca: ca_pem,
+            gateway,
+            nodes,
+        })
+    }
+}
+
+/// The EAP-TLS configuration of one end: its identity, the PKI's CA as the only anchor, TLS
+/// 1.2 (what Wi-SUN FAN specifies), certificates checked at [`SIM_EPOCH_UNIX_SECS`].
+fn sim_tls_config(
+    pki: &SimPki,
+    me: &PemIdentity,
+    peer_name: Option<&str>,
+) -> anyhow::Result<eap::tls::TlsConfig> {
+    let mut c =
+        eap::tls::TlsConfig::from_pem(me.chain.as_bytes(), me.key.as_bytes(), pki.ca.as_bytes())
+            .map_err(|e| anyhow!("EAP-TLS configuration: {e}"))?;
+    c.versions = eap::tls::TlsVersions::Tls12;
+    c.expected_peer_name = peer_name.map(str::to_string);
+    c.validation_time =
+        Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(SIM_EPOCH_UNIX_SECS));
+    Ok(c)
+}
+
+/// The Wi-SUN-shaped 802.1X join for `nodes` nodes (`--kmp 8021x`):
+///
+/// 1. KMP ID 1, started by the node: the supplicant's Wi-SUN EAPOL-Key request, then EAP-TLS
+///    with the gateway's standalone authenticator (its own EAP server), both with certificates
+///    of a [`SimPki`] generated here (one per node); PMK = MSK\[0..32\] into each end's
+///    [`kmp_mka::handshake::PmkCache`].
+/// 2. KMP ID 6, started by the gateway: the 4-way handshake over that PMK; the TK is the
+///    pairwise key (mode 0) in both PIBs, message 3 carries the GTK.
+/// 3. KMP ID 7, started by the gateway: the group-key handshake delivers the GTK again (key
+///    ID 0, 802.15.4 key index 1, mode 1) as Wi-SUN does after every 4-way handshake.
+///
+/// Each end has its own PMK cache and factories, as separate devices would (the gateway's GTK
+/// set holds one GTK drawn from `seed`).
+pub fn ieee8021x_join(nodes: usize, seed: u64) -> anyhow::Result<Vec<JoinStep>> {
+    use kmp_mka::handshake::{Gtk, GtkSet, HandshakeConfig, HandshakeFactory, PaeRole, PmkCache};
+    use kmp_mka::pae::{MethodProvider, PaeConfig, PaeFactory, TlsProvider};
+
+    let pki = SimPki::generate(nodes)?;
+    let err = |what: &str, e: kmp_api::session::SessionError| anyhow!("{what}: {e}");
+    let pae = |role, identity: String, tls: &eap::tls::TlsConfig, pmks: &PmkCache| {
+        let tls: Arc<dyn MethodProvider> =
+            Arc::new(TlsProvider::new(tls).map_err(|e| err("EAP-TLS", e))?);
+        let f = PaeFactory::new(PaeConfig::new(role, identity, vec![tls]), pmks.clone())
+            .map_err(|e| err("802.1X PAE", e))?;
+        anyhow::Ok(Arc::new(f) as Arc<dyn kmp_api::KmpFactory>)
+    };
+    let gtk: [u8; 16] = RngHandle::seeded(seed ^ 0x0047_544b)
+        .array()
+        .map_err(|e| anyhow!("GTK: {e}"))?;
+
+    // The gateway: authenticator, its PMK cache, the GTK set.
+    let gw_pmks = PmkCache::new();
+    let gw_pae = pae(
+        PaeRole::Authenticator,
+        GATEWAY_CERT_NAME.to_string(),
+        &sim_tls_config(&pki, &pki.gateway, None)?,
+        &gw_pmks,
+    )?;
+    let mut gw_hs = HandshakeConfig::with_pmk(None);
+    gw_hs.gtks = vec![Gtk {
+        key_id: 0,
+        key: kmp_api::session::SecretBytes::from_slice(&gtk),
+        // Wi-SUN FAN's default GTK lifetime, 30 days (sent in the Key Lifetime KDE).
+        lifetime_secs: 30 * 86_400,
+    }];
+    let (gw_four, gw_group) = HandshakeFactory::pair(gw_hs, gw_pmks, GtkSet::new())
+        .map_err(|e| err("802.11 handshakes", e))?;
+
+    // Every node: supplicant, its own certificate, PMK cache and handshake factories.
+    let mut node_pae = Vec::with_capacity(nodes);
+    let mut node_four = Vec::with_capacity(nodes);
+    let mut node_group = Vec::with_capacity(nodes);
+    for (i, id) in (1..=nodes).zip(&pki.nodes) {
+        let pmks = PmkCache::new();
+        node_pae.push(pae(
+            PaeRole::Supplicant,
+            node_cert_name(i),
+            &sim_tls_config(&pki, id, Some(GATEWAY_CERT_NAME))?,
+            &pmks,
+        )?);
+        let (four, group) =
+            HandshakeFactory::pair(HandshakeConfig::with_pmk(None), pmks, GtkSet::new())
+                .map_err(|e| err("802.11 handshakes", e))?;
+        node_four.push(Arc::new(four) as Arc<dyn kmp_api::KmpFactory>);
+        node_group.push(Arc::new(group) as Arc<dyn kmp_api::KmpFactory>);
+    }
+    Ok(vec![
+        JoinStep {
+            name: "8021x".into(),
+            kmp_id: KmpId::Ieee8021xMka,
+            starter: Starter::Node,
+            gateway: gw_pae,
+            nodes: node_pae,
+        },
+        JoinStep {
+            name: "ieee80211-4way".into(),
+            kmp_id: KmpId::Ieee80211FourWay,
+            starter: Starter::Gateway,
+            gateway: Arc::new(gw_four),
+            nodes: node_four,
+        },
+        JoinStep {
+            name: "ieee80211-group-key".into(),
+            kmp_id: KmpId::Ieee80211GroupKey,
+            starter: Starter::Gateway,
+            gateway: Arc::new(gw_group),
+            nodes: node_group,
+        },
+    ])
+}
+
 enum Task {
     Join(usize),
     Data(usize, usize),
@@ -271,17 +582,73 @@ struct NodeState {
     started: Option<Instant>,
     outcome: Option<bool>,
     latency_us: Option<u64>,
+    /// Steps started, and finished with success at the node and at the gateway (bit = step).
+    steps_started: u64,
+    node_ok: u64,
+    gateway_ok: u64,
 }
 
-/// Drives the scenario: starts joins and data at their virtual times and collects outcomes.
+/// The initiator handle of step `step` of node `node` (1-based): the step above the node
+/// number, below the runtime's responder handles.
+fn step_handle(node: usize, step: usize) -> KmpHandle {
+    let n = u32::try_from(node).unwrap_or(u32::MAX) & 0x001f_ffff;
+    let k = u32::try_from(step).unwrap_or(u32::MAX) & 0x3f;
+    KmpHandle((k << 21) | n)
+}
+
+/// The inverse of [`step_handle`]: (node, step).
+fn handle_step(h: KmpHandle) -> (usize, usize) {
+    ((h.0 & 0x001f_ffff) as usize, ((h.0 >> 21) & 0x3f) as usize)
+}
+
+/// A KMP event of station `station` (0 is the gateway): each station's hosts report to their
+/// own [`EventTag`], so a node's responder sessions (whose handles the runtime assigns) are
+/// told apart.
+#[derive(actix::Message)]
+#[rtype(result = "()")]
+struct StationEvent {
+    station: usize,
+    event: KmpEvent,
+}
+
+/// Forwards the KMP events of one station's hosts to the director, tagged with the station.
+struct EventTag {
+    station: usize,
+    to: actix::Recipient<StationEvent>,
+}
+
+impl Actor for EventTag {
+    type Context = Context<Self>;
+}
+
+impl Handler<KmpEvent> for EventTag {
+    type Result = ();
+    fn handle(&mut self, event: KmpEvent, _: &mut Context<Self>) {
+        self.to.do_send(StationEvent {
+            station: self.station,
+            event,
+        });
+    }
+}
+
+/// A step as the director runs it.
+#[derive(Debug, Clone, Copy)]
+struct StepInfo {
+    kmp_id: KmpId,
+    starter: Starter,
+}
+
+/// Drives the scenario: starts joins, their later steps and data at their virtual times and
+/// collects outcomes.
 struct Director {
     clock: VirtualClock,
     timer: TimerSlot,
     tasks: BTreeMap<(Instant, u64), Task>,
     task_seq: u64,
-    hosts: Vec<Addr<KmpHost>>,
+    /// `hosts[station][step]`.
+    hosts: Vec<Vec<Addr<KmpHost>>>,
     mpx: Vec<Addr<MpxActor>>,
-    kmp_id: KmpId,
+    steps: Vec<StepInfo>,
     nodes: Vec<NodeState>,
     by_addr: HashMap<ExtendedAddress, usize>,
     joins_ended: usize,
@@ -308,6 +675,10 @@ impl Director {
             .set(&Clock::Virtual(self.clock.clone()), ctx, next);
     }
 
+    fn all_steps(&self) -> u64 {
+        u64::MAX >> (64 - self.steps.len().clamp(1, MAX_JOIN_STEPS))
+    }
+
     fn join_ended(&mut self, i: usize, ok: bool, now: Instant, ctx: &mut Context<Self>) {
         let Some(n) = self.nodes.get_mut(i) else {
             return;
@@ -328,6 +699,84 @@ impl Director {
         if self.joins_ended == self.nodes.len() {
             self.start_data_phase(now, ctx);
         }
+    }
+
+    /// KMP-CREATE.request for step `k` of node `i` (0-based) at the step's starter.
+    fn start_step(&mut self, i: usize, k: usize) {
+        let (Some(n), Some(step)) = (self.nodes.get_mut(i), self.steps.get(k)) else {
+            return;
+        };
+        let bit = 1u64 << k;
+        if n.steps_started & bit != 0 {
+            return;
+        }
+        n.steps_started |= bit;
+        let (station, peer) = match step.starter {
+            Starter::Node => (i + 1, node_address(0)),
+            Starter::Gateway => (0, node_address(i + 1)),
+        };
+        if let Some(host) = self.hosts.get(station).and_then(|h| h.get(k)) {
+            host.do_send(KmpCreate(KmpCreateRequest {
+                kmp_id: step.kmp_id,
+                peer,
+                peer_pan: SIM_PAN,
+                handle: step_handle(i + 1, k),
+            }));
+        }
+    }
+
+    /// Step `k` of node `i` finished with success at `side`: the node may have joined, or the
+    /// next step's starter may go on.
+    fn step_succeeded(
+        &mut self,
+        i: usize,
+        k: usize,
+        side: Starter,
+        now: Instant,
+        ctx: &mut Context<Self>,
+    ) {
+        let all = self.all_steps();
+        let Some(n) = self.nodes.get_mut(i) else {
+            return;
+        };
+        match side {
+            Starter::Node => n.node_ok |= 1 << k,
+            Starter::Gateway => n.gateway_ok |= 1 << k,
+        }
+        if n.outcome.is_some() {
+            return;
+        }
+        if n.node_ok == all {
+            self.join_ended(i, true, now, ctx);
+            return;
+        }
+        if self.steps.get(k + 1).is_some_and(|s| s.starter == side) {
+            self.start_step(i, k + 1);
+        }
+    }
+
+    /// Step `k` of node `i` failed at `side`: the end of the join if `side` started it.
+    fn step_failed(
+        &mut self,
+        i: usize,
+        k: usize,
+        side: Starter,
+        why: &dyn std::fmt::Debug,
+        now: Instant,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(step) = self.steps.get(k).copied() else {
+            return;
+        };
+        let ended = self.nodes.get(i).is_none_or(|n| n.outcome.is_some());
+        if step.starter != side || ended {
+            // A responder gave up (the starter's retransmission makes a new one), or the join
+            // is already decided.
+            tracing::debug!(node = i + 1, kmp = %step.kmp_id, ?side, ?why, "session failed");
+            return;
+        }
+        tracing::warn!(node = i + 1, kmp = %step.kmp_id, ?side, ?why, "join failed");
+        self.join_ended(i, false, now, ctx);
     }
 
     fn start_data_phase(&mut self, now: Instant, ctx: &mut Context<Self>) {
@@ -362,12 +811,7 @@ impl Director {
         match t {
             Task::Join(i) => {
                 self.nodes[i].started = Some(now);
-                self.hosts[i + 1].do_send(KmpCreate(KmpCreateRequest {
-                    kmp_id: self.kmp_id,
-                    peer: node_address(0),
-                    peer_pan: SIM_PAN,
-                    handle: KmpHandle(u32::try_from(i + 1).unwrap_or(u32::MAX)),
-                }));
+                self.start_step(i, 0);
             }
             Task::Snapshot => {
                 if let Some(snap) = self.join_snapshot.take() {
@@ -429,39 +873,52 @@ impl Handler<Wake> for Director {
     }
 }
 
-impl Handler<KmpEvent> for Director {
+impl Handler<StationEvent> for Director {
     type Result = ();
-    fn handle(&mut self, ev: KmpEvent, ctx: &mut Context<Self>) {
+    fn handle(&mut self, ev: StationEvent, ctx: &mut Context<Self>) {
         let now = self.clock.now();
-        match ev {
+        let side = if ev.station == 0 {
+            Starter::Gateway
+        } else {
+            Starter::Node
+        };
+        match ev.event {
             KmpEvent::CreateConfirm(c) => {
-                let i = c.handle.0 as usize;
+                let (node, k) = handle_step(c.handle);
+                if node == 0 || node > self.nodes.len() {
+                    return;
+                }
                 match c.status {
                     KmpStatus::Success => {}
                     // The first message was lost on the channel: the session retransmits it.
                     KmpStatus::TxFailure(status) => {
-                        tracing::debug!(node = i, ?status, "first KMP message not acknowledged");
+                        tracing::debug!(
+                            node,
+                            step = k,
+                            ?status,
+                            "first KMP message not acknowledged"
+                        );
                     }
-                    status if i >= 1 => {
-                        tracing::warn!(node = i, ?status, "KMP-CREATE failed");
-                        self.join_ended(i - 1, false, now, ctx);
-                    }
-                    _ => {}
+                    status => self.step_failed(node - 1, k, side, &status, now, ctx),
                 }
             }
             KmpEvent::Finished(f) => {
-                let handle = f.handle.0 as usize;
-                let is_node =
-                    handle >= 1 && handle <= self.nodes.len() && f.peer == node_address(0);
-                if is_node {
-                    let ok = matches!(f.outcome, Outcome::Success(_));
-                    if !ok {
-                        tracing::warn!(node = handle, outcome = ?f.outcome, "join failed");
+                // The node's peer is the gateway; the gateway's peer names the node.
+                let node = match side {
+                    Starter::Node if f.peer == node_address(0) => Some(ev.station),
+                    Starter::Node => None,
+                    Starter::Gateway => self.by_addr.get(&f.peer).copied(),
+                };
+                let step = self.steps.iter().position(|s| s.kmp_id == f.kmp_id);
+                if let (Some(node), Some(k)) = (node, step)
+                    && (1..=self.nodes.len()).contains(&node)
+                {
+                    match f.outcome {
+                        Outcome::Success(_) => self.step_succeeded(node - 1, k, side, now, ctx),
+                        Outcome::Failure(reason) => {
+                            self.step_failed(node - 1, k, side, &reason, now, ctx);
+                        }
                     }
-                    self.join_ended(handle - 1, ok, now, ctx);
-                } else if let Outcome::Failure(reason) = f.outcome {
-                    let node = self.by_addr.get(&f.peer).copied();
-                    tracing::debug!(?node, %reason, "gateway-side session failed");
                 }
             }
             KmpEvent::CreateIndication(_) | KmpEvent::DeleteIndication(_) => {}
@@ -563,7 +1020,7 @@ pub struct SimNode {
     pub pib: Addr<PibActor>,
     /// Its MPX actor.
     pub mpx: Addr<MpxActor>,
-    /// Its KMP host.
+    /// Its first KMP host (more with [`add_kmp_host`]).
     pub host: Addr<KmpHost>,
     /// Its radio on the medium.
     pub radio: radio_drivers::sim::RadioId,
@@ -614,24 +1071,71 @@ pub fn spawn_node(spec: NodeSpec<'_>) -> anyhow::Result<SimNode> {
         .context("MPX configuration")?
         .with_pib_actor(pib_addr.clone().recipient())
         .start();
+    let host = start_host(
+        vclock,
+        &pib_addr,
+        &mpx_addr,
+        HostSpec {
+            factory: spec.factory,
+            host: spec.host,
+            rng: spec.rng,
+            app: spec.app,
+            tx_observer: spec.tx_observer,
+        },
+    );
+    Ok(SimNode {
+        pib: pib_addr,
+        mpx: mpx_addr,
+        host,
+        radio: radio_id,
+    })
+}
+
+/// What [`add_kmp_host`] needs for one more KMP host on a node.
+pub struct HostSpec {
+    /// The KMP the host runs (its KMP ID must differ from the node's other hosts').
+    pub factory: Arc<dyn kmp_api::KmpFactory>,
+    /// The host's configuration.
+    pub host: KmpHostConfig,
+    /// The KMP's randomness.
+    pub rng: RngHandle,
+    /// Receives the host's KMP events.
+    pub app: actix::Recipient<KmpEvent>,
+    /// Sees every KMP frame the host sends.
+    pub tx_observer: Option<mpx::runtime::TxObserver>,
+}
+
+fn start_host(
+    clock: Clock,
+    pib: &Addr<PibActor>,
+    mpx: &Addr<MpxActor>,
+    spec: HostSpec,
+) -> Addr<KmpHost> {
     let mut host = KmpHost::new(
         spec.host,
-        vclock,
+        clock,
         spec.factory,
         spec.rng,
-        mpx_addr.clone(),
-        pib_addr.clone(),
+        mpx.clone(),
+        pib.clone(),
     )
     .with_app(spec.app);
     if let Some(obs) = spec.tx_observer {
         host = host.with_tx_observer(obs);
     }
-    Ok(SimNode {
-        pib: pib_addr,
-        mpx: mpx_addr,
-        host: host.start(),
-        radio: radio_id,
-    })
+    host.start()
+}
+
+/// Starts one more KMP host on a node [`spawn_node`] started, on the same PIB and MPX actor:
+/// a node runs one host per KMP ID (the 802.1X join needs KMP IDs 1, 6 and 7). The MPX actor
+/// routes each KMP ID to its host. Call inside the simulation's actix system.
+pub fn add_kmp_host(node: &SimNode, net: &SimNetwork, spec: HostSpec) -> Addr<KmpHost> {
+    start_host(
+        Clock::Virtual(net.clock().clone()),
+        &node.pib,
+        &node.mpx,
+        spec,
+    )
 }
 
 /// Runs a simulation to its end. `on_step` is called often with the live counters.
@@ -648,16 +1152,15 @@ pub fn run(opts: &SimOptions, on_step: &dyn Fn(&SimProgress)) -> anyhow::Result<
         bail!("--data-frames must be at most 255");
     }
     let registry = registry_with_plugins(&opts.plugins)?;
-    let reg = select_kmp(&registry, &opts.kmp)?;
-    let (gw_builtin, node_builtin) = builtin_configs(reg.name);
-    let gw_cfg = opts.gateway_config.clone().unwrap_or(gw_builtin);
-    let node_cfg = opts.node_config.clone().unwrap_or(node_builtin);
-    let gw_factory = reg
-        .make_factory(&gw_cfg)
-        .map_err(|e| anyhow!("{} gateway configuration: {e}", reg.name))?;
-    let node_factory = reg
-        .make_factory(&node_cfg)
-        .map_err(|e| anyhow!("{} node configuration: {e}", reg.name))?;
+    let plan = join_plan(&registry, opts)?;
+    if plan.is_empty() || plan.len() > MAX_JOIN_STEPS {
+        bail!("a join has 1..={MAX_JOIN_STEPS} KMPs");
+    }
+    let kmp_name = plan
+        .iter()
+        .map(|s| format!("{} ({})", s.name, s.kmp_id))
+        .collect::<Vec<_>>()
+        .join(" + ");
 
     let pcap_tap = match &opts.pcap {
         Some(p) => {
@@ -709,7 +1212,6 @@ pub fn run(opts: &SimOptions, on_step: &dyn Fn(&SimProgress)) -> anyhow::Result<
         let mut hosts = Vec::with_capacity(opts.nodes + 1);
         let mut mpxs = Vec::with_capacity(opts.nodes + 1);
         let n = opts.nodes;
-        let kmp_id = reg.kmp_id;
         let ctx: Context<Director> = Context::new();
         let me = ctx.address();
         for i in 0..=n {
@@ -720,35 +1222,71 @@ pub fn run(opts: &SimOptions, on_step: &dyn Fn(&SimProgress)) -> anyhow::Result<
                 let a = rng.unit() * std::f64::consts::TAU;
                 (r * a.cos(), r * a.sin())
             };
-            let mut host = KmpHostConfig::new(node_address(i));
-            if i == 0 {
-                host.max_sessions = n + 64;
-                host.max_responder_sessions = n + 64;
+            let host_config = || {
+                let mut host = KmpHostConfig::new(node_address(i));
+                if i == 0 {
+                    host.max_sessions = n + 64;
+                    host.max_responder_sessions = n + 64;
+                }
+                host
+            };
+            let factory = |step: &JoinStep| {
+                if i == 0 {
+                    Ok(step.gateway.clone())
+                } else {
+                    step.node_factory(i)
+                        .ok_or_else(|| anyhow!("{}: no factory for node {i}", step.name))
+                }
+            };
+            // Step 0 keeps the seed scheme of single-KMP joins; later steps get their own.
+            let host_rng = |k: usize| {
+                RngHandle::seeded(
+                    opts.seed
+                        .wrapping_mul(1_000_003)
+                        .wrapping_add(i as u64)
+                        .wrapping_add((k as u64) << 40),
+                )
+            };
+            let app = EventTag {
+                station: i,
+                to: me.clone().recipient(),
             }
+            .start()
+            .recipient();
             let node = spawn_node(NodeSpec {
                 index: i,
                 pos,
                 net: &net,
-                factory: if i == 0 {
-                    gw_factory.clone()
-                } else {
-                    node_factory.clone()
-                },
-                host,
+                factory: factory(&plan[0])?,
+                host: host_config(),
                 keylog: keylog.clone().map(|k| k as Arc<dyn KeyLogSink>),
                 compress_small_mux_id: !opts.wisun_compat,
                 initial_dsn: (rng.next() & 0xff) as u8,
-                rng: RngHandle::seeded(opts.seed.wrapping_mul(1_000_003).wrapping_add(i as u64)),
-                app: me.clone().recipient(),
+                rng: host_rng(0),
+                app: app.clone(),
                 tx_observer: Some(floor_obs.clone()),
             })?;
+            let mut station_hosts = vec![node.host.clone()];
+            for (k, step) in plan.iter().enumerate().skip(1) {
+                station_hosts.push(add_kmp_host(
+                    &node,
+                    &net,
+                    HostSpec {
+                        factory: factory(step)?,
+                        host: host_config(),
+                        rng: host_rng(k),
+                        app: app.clone(),
+                        tx_observer: Some(floor_obs.clone()),
+                    },
+                ));
+            }
             if i == 0 {
                 node.mpx.do_send(Subscribe {
                     multiplex_id: DATA_MULTIPLEX_ID,
                     to: me.clone().recipient(),
                 });
             }
-            hosts.push(node.host);
+            hosts.push(station_hosts);
             mpxs.push(node.mpx);
         }
         let director = {
@@ -759,12 +1297,21 @@ pub fn run(opts: &SimOptions, on_step: &dyn Fn(&SimProgress)) -> anyhow::Result<
                 task_seq: 0,
                 hosts,
                 mpx: mpxs,
-                kmp_id,
+                steps: plan
+                    .iter()
+                    .map(|s| StepInfo {
+                        kmp_id: s.kmp_id,
+                        starter: s.starter,
+                    })
+                    .collect(),
                 nodes: (0..n)
                     .map(|_| NodeState {
                         started: None,
                         outcome: None,
                         latency_us: None,
+                        steps_started: 0,
+                        node_ok: 0,
+                        gateway_ok: 0,
                     })
                     .collect(),
                 by_addr: (1..=n).map(|i| (node_address(i), i)).collect(),
@@ -788,6 +1335,7 @@ pub fn run(opts: &SimOptions, on_step: &dyn Fn(&SimProgress)) -> anyhow::Result<
             }));
             let window = opts
                 .join_interval
+                .unwrap_or_else(|| default_join_interval(&plan))
                 .as_micros()
                 .saturating_mul(n as u64)
                 .max(1);
@@ -836,7 +1384,7 @@ pub fn run(opts: &SimOptions, on_step: &dyn Fn(&SimProgress)) -> anyhow::Result<
     let medium = net.medium_stats();
     let join_medium = join_snapshot.lock().ok().and_then(|g| *g).unwrap_or(medium);
     Ok(SimReport {
-        kmp: format!("{} ({})", reg.name, reg.kmp_id),
+        kmp: kmp_name,
         nodes: opts.nodes,
         joins_completed: summary.joined,
         joins_failed: opts.nodes - summary.joined,
@@ -894,6 +1442,6 @@ impl Handler<GetSummary> for Director {
 impl Handler<GetHosts> for Director {
     type Result = actix::MessageResult<GetHosts>;
     fn handle(&mut self, _: GetHosts, _: &mut Context<Self>) -> Self::Result {
-        actix::MessageResult(self.hosts.clone())
+        actix::MessageResult(self.hosts.iter().flatten().cloned().collect())
     }
 }
