@@ -195,3 +195,104 @@ fn ikev2_with_broadcast_keys_joins_and_the_pib_takes_them() {
     assert_eq!(index("0"), 5 * 2, "{log}");
     assert_eq!(index("1"), 2, "{log}");
 }
+
+/// The Wi-SUN-shaped 802.1X join (`--kmp 8021x`): EAP-TLS under KMP ID 1 with per-node
+/// certificates generated at start, then the 4-way (KMP ID 6) and group-key (KMP ID 7)
+/// handshakes started by the gateway. Each node ends with the TK as its pairwise key and the
+/// GTK as group key index 1; the data frames go out under the TK and the gateway decrypts
+/// them.
+#[test]
+fn ieee8021x_join_with_eap_tls_and_both_handshakes_then_protected_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let keylog = dir.path().join("keys.txt");
+    let r = sim(SimOptions {
+        nodes: 10,
+        kmp: "8021x".into(),
+        seed: 11,
+        keylog: Some(keylog.clone()),
+        ..SimOptions::default()
+    });
+    assert_complete(&r, 10, 3);
+    assert!(
+        r.kmp.contains("8021x") && r.kmp.contains("ieee80211-4way"),
+        "{}",
+        r.kmp
+    );
+    assert!(r.kmp.contains("ieee80211-group-key"), "{}", r.kmp);
+    // Per join at least: key request, Identity request/response, the EAP-TLS exchange (TLS
+    // 1.2: start, ClientHello, server flight, client flight, server Finished, ack), Success,
+    // four 4-way and two group-key messages.
+    assert!(r.kmp_datagrams >= 10 * 16, "{r:?}");
+    // The EAP-TLS flights are MPX-fragmented: several kB on air per join.
+    assert!(r.octets_per_join().unwrap() > 3_000.0, "{r:?}");
+    // The key log holds each distinct key once: a TK per node (pairwise, index 0, installed
+    // at both ends) and the one GTK (index 1, installed at every node by message 3 and again
+    // by the group-key handshake).
+    let log = std::fs::read_to_string(&keylog).unwrap();
+    let index = |i: &str| {
+        log.lines()
+            .filter(|l| l.contains(&format!(",\"{i}\",")))
+            .count()
+    };
+    assert_eq!(index("0"), 10, "{log}");
+    assert_eq!(index("1"), 1, "{log}");
+    assert_eq!(log.lines().count(), 11, "{log}");
+}
+
+/// 10 % loss on every link: MAC retries, MPX fragment retransmissions and the KMPs' own
+/// timers (EAP retransmission, the supplicant's key request, the handshakes' message 1/3
+/// and group message 1 retransmissions) still complete every join well within five minutes of
+/// virtual time.
+#[test]
+fn ieee8021x_join_completes_through_ten_percent_loss() {
+    let r = sim(SimOptions {
+        nodes: 10,
+        kmp: "8021x".into(),
+        loss: 0.1,
+        seed: 5,
+        max_virtual_time: kmp_api::Duration::from_secs(300),
+        ..SimOptions::default()
+    });
+    assert_complete(&r, 10, 3);
+    assert!(r.medium.losses > 100, "{r:?}");
+    assert!(r.medium.frames > r.medium.acks_received, "{r:?}");
+    assert!(
+        r.virtual_time < kmp_api::Duration::from_secs(300),
+        "{:?}",
+        r.virtual_time
+    );
+}
+
+/// `--kmp 1` is the 802.1X join too; the handshakes alone and the 802.1X join with a TOML
+/// configuration are refused with a clear error.
+#[test]
+fn ieee8021x_by_kmp_id_and_clear_errors() {
+    let r = sim(SimOptions {
+        nodes: 2,
+        kmp: "1".into(),
+        ..SimOptions::default()
+    });
+    assert_complete(&r, 2, 3);
+    assert!(r.kmp.contains("ieee80211-group-key"), "{}", r.kmp);
+    for kmp in ["ieee80211-4way", "ieee80211-group-key", "6"] {
+        let e = run(
+            &SimOptions {
+                kmp: kmp.into(),
+                ..SimOptions::default()
+            },
+            &|_| {},
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("--kmp 8021x"), "{e}");
+    }
+    let e = run(
+        &SimOptions {
+            kmp: "8021x".into(),
+            node_config: Some("methods = [\"tls\"]\n".into()),
+            ..SimOptions::default()
+        },
+        &|_| {},
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("built in"), "{e}");
+}
