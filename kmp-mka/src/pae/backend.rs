@@ -18,6 +18,10 @@
 //!
 //! The backend owns its own retransmission and failover (the RADIUS client does) and reports
 //! giving up as [`BackendAnswer::Timeout`]; the session keeps no timer of its own for it.
+//!
+//! The RADIUS implementation is `super::radius_backend::RadiusBackend` (cargo feature
+//! `radius`), built from the `[radius]` table of the PAE configuration; it is driven by these
+//! polls (decision B6).
 
 use kmp_api::addr::ExtendedAddress;
 use kmp_api::session::SecretBytes;
