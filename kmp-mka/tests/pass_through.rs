@@ -589,3 +589,33 @@ fn silent_server_fails_the_authenticator() {
     assert_eq!(got.len(), 2);
     assert_eq!(got[0], got[1]);
 }
+
+/// The runtime's route: the registered `"8021x"` factory made from a PAE section with a
+/// `[radius]` table is a pass-through authenticator with its own RADIUS backend (here to a
+/// silent server: its authenticator sessions fail with the backend timeout); a supplicant
+/// section with `[radius]` is refused.
+#[test]
+fn registered_factory_builds_the_radius_backend() {
+    use kmp_api::id::KmpId;
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap().to_string();
+    let reg = kmp_api::registry::Registry::from_inventory().unwrap();
+    let r = reg.lookup(KmpId::Ieee8021xMka).unwrap();
+    let factory = r.make_factory(&authenticator_toml(&[&addr], 50)).unwrap();
+    assert_eq!(factory.kmp_id(), KmpId::Ieee8021xMka);
+    let toml = authenticator_toml(&[&addr], 50).replace("\"authenticator\"", "\"supplicant\"");
+    let e = r.make_factory(&toml).err().expect("refused").to_string();
+    assert!(e.contains("authenticator"), "{e}");
+    // The registered factory drives a session to the backend timeout like a built one.
+    let nf = pwd_supplicant(PWD_PASSWORD);
+    let (br, _) = support::join_with(factory.as_ref(), &nf, Duration::from_secs(10), |b, _| {
+        !b.outcomes.is_empty()
+    });
+    assert!(
+        matches!(
+            br.outcomes.as_slice(),
+            [Outcome::Failure(FailureReason::Internal(_))]
+        ),
+        "{br:?}"
+    );
+}

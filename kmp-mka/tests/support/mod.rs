@@ -81,6 +81,16 @@ pub(crate) fn join(
     limit: StdDuration,
     done: impl Fn(&Side, &Side) -> bool,
 ) -> (Side, Side) {
+    join_with(br, node, limit, done)
+}
+
+/// [`join`] with any KMP ID 1 factory as the border router's (e.g. one from the registry).
+pub(crate) fn join_with(
+    br: &dyn KmpFactory,
+    node: &PaeFactory,
+    limit: StdDuration,
+    done: impl Fn(&Side, &Side) -> bool,
+) -> (Side, Side) {
     let clock = Clock(std::time::Instant::now());
     let (mut bs, mut ns) = (Side::default(), Side::default());
     let mut n = node
