@@ -31,13 +31,14 @@
 mod engine;
 pub mod fragment;
 mod method;
+mod provider;
+mod rustls_engine;
 
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use kmp_api::crypto::x509::{Certificate, SubjectAltName};
+use kmp_api::crypto::x509::Certificate;
 use kmp_api::session::SecretBytes;
-use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
 use openssl::ssl::{
     Ssl, SslContext, SslContextBuilder, SslMethod, SslOptions, SslSessionCacheMode, SslVerifyMode,
@@ -45,10 +46,12 @@ use openssl::ssl::{
 };
 use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::verify::X509VerifyFlags;
-use openssl::x509::{X509, X509Ref, X509VerifyResult};
+use openssl::x509::{X509, X509VerifyResult};
+use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
-use self::engine::{Engine, Progress, lib_err};
+use self::engine::{Engine, OpensslEngine, Progress, lib_err};
 use self::fragment::{Fragment, Outbox, Reassembly};
+use self::rustls_engine::RustlsSide;
 
 pub use self::engine::EAP_TYPE_TLS;
 
@@ -139,6 +142,20 @@ pub enum TlsVersions {
     /// TLS 1.2 or 1.3; 1.3 when both sides can.
     #[default]
     Both,
+}
+
+/// Which TLS implementation runs the handshake (DECISIONS E12). Both keep every cryptographic
+/// operation in OpenSSL; they differ in the protocol code around it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TlsEngine {
+    /// rustls's state machine and webpki's path validation, with OpenSSL's primitives (a
+    /// provider over `kmp_api::crypto`). About a third of OpenSSL 3.0's CPU per handshake.
+    /// TLS 1.2 with ECDHE and AES-GCM only, TLS 1.3 with AES-GCM.
+    #[default]
+    Rustls,
+    /// OpenSSL's libssl: also ChaCha20-Poly1305 suites in TLS 1.2, and OpenSSL's X.509
+    /// verification (for deployments that must use it).
+    OpenSsl,
 }
 
 /// The TLS version a handshake used.
@@ -234,6 +251,8 @@ pub struct TlsConfig {
     pub validation_time: Option<SystemTime>,
     /// Where to write TLS secrets for debugging; see [`KeyLog`].
     pub key_log: Option<KeyLog>,
+    /// The TLS implementation.
+    pub engine: TlsEngine,
 }
 
 impl core::fmt::Debug for TlsConfig {
@@ -247,6 +266,7 @@ impl core::fmt::Debug for TlsConfig {
             .field("expected_peer_name", &self.expected_peer_name)
             .field("validation_time", &self.validation_time)
             .field("key_log", &self.key_log.is_some())
+            .field("engine", &self.engine)
             .finish()
     }
 }
@@ -278,6 +298,7 @@ impl TlsConfig {
             expected_peer_name: None,
             validation_time: None,
             key_log: None,
+            engine: TlsEngine::default(),
         })
     }
 
@@ -382,34 +403,41 @@ fn to_x509(cert: &Certificate) -> Result<X509, TlsError> {
     X509::from_der(cert.der()).map_err(lib_err)
 }
 
-/// Whether `cert` names `name` (see [`TlsConfig::expected_peer_name`]).
-fn names(cert: &X509Ref, name: &str) -> bool {
-    let by_cn = cert
-        .subject_name()
-        .entries_by_nid(Nid::COMMONNAME)
-        .any(|e| e.data().as_slice() == name.as_bytes());
-    if by_cn {
-        return true;
-    }
-    let Ok(info) = cert
-        .to_der()
-        .map_err(lib_err)
-        .and_then(|der| Certificate::from_der(&der).map_err(lib_err))
-        .and_then(|c| c.info().map_err(lib_err))
-    else {
+/// Whether the DER certificate names `name` (see [`TlsConfig::expected_peer_name`]): a subjectAltName dNSName (ASCII case-insensitive),
+/// URI or rfc822Name equal to it, or a subject commonName equal to it.
+fn names(der: &[u8], name: &str) -> bool {
+    let Ok((_, cert)) = X509Certificate::from_der(der) else {
         return false;
     };
-    info.subject_alt_names.iter().any(|san| match san {
-        SubjectAltName::Dns(d) => d.eq_ignore_ascii_case(name),
-        SubjectAltName::Uri(u) | SubjectAltName::Email(u) => u == name,
-        SubjectAltName::Ip(_) | SubjectAltName::Other => false,
+    if cert
+        .subject()
+        .iter_common_name()
+        .any(|cn| cn.as_str().is_ok_and(|s| s == name))
+    {
+        return true;
+    }
+    let Ok(Some(san)) = cert.subject_alternative_name() else {
+        return false;
+    };
+    san.value.general_names.iter().any(|g| match g {
+        GeneralName::DNSName(d) => d.eq_ignore_ascii_case(name),
+        GeneralName::URI(u) | GeneralName::RFC822Name(u) => *u == name,
+        _ => false,
     })
 }
 
-/// A configured EAP-TLS side, shared by all its sessions (one OpenSSL context).
+/// The configured TLS implementation of one side.
+#[derive(Clone)]
+enum Backend {
+    OpenSsl(SslContext),
+    Rustls(RustlsSide),
+}
+
+/// A configured EAP-TLS side, shared by all its sessions (one OpenSSL context or rustls
+/// configuration).
 #[derive(Clone)]
 struct Shared {
-    ctx: SslContext,
+    backend: Backend,
     fragment_size: usize,
     max_message_len: usize,
     expected_peer_name: Option<String>,
@@ -427,8 +455,13 @@ impl core::fmt::Debug for Shared {
 
 impl Shared {
     fn new(config: &TlsConfig, server: bool) -> Result<Shared, TlsError> {
+        config.check()?;
+        let backend = match config.engine {
+            TlsEngine::OpenSsl => Backend::OpenSsl(config.build(server)?),
+            TlsEngine::Rustls => Backend::Rustls(RustlsSide::new(config, server)?),
+        };
         Ok(Shared {
-            ctx: config.build(server)?,
+            backend,
             fragment_size: config.fragment_size,
             max_message_len: config.max_message_len,
             expected_peer_name: config.expected_peer_name.clone(),
@@ -436,7 +469,13 @@ impl Shared {
     }
 
     fn engine(&self, server: bool, expected: Option<String>) -> Result<Engine, TlsError> {
-        let mut ssl = Ssl::new(&self.ctx).map_err(lib_err)?;
+        let ctx = match &self.backend {
+            Backend::OpenSsl(ctx) => ctx,
+            Backend::Rustls(side) => {
+                return Ok(Engine::Rustls(Box::new(side.engine(server, expected)?)));
+            }
+        };
+        let mut ssl = Ssl::new(ctx).map_err(lib_err)?;
         let mode = if server {
             SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT
         } else {
@@ -449,14 +488,18 @@ impl Shared {
             let Some(name) = expected.as_deref() else {
                 return true;
             };
-            if store.current_cert().is_some_and(|c| names(c, name)) {
+            if store
+                .current_cert()
+                .and_then(|c| c.to_der().ok())
+                .is_some_and(|der| names(&der, name))
+            {
                 true
             } else {
                 store.set_error(X509VerifyResult::APPLICATION_VERIFICATION);
                 false
             }
         });
-        Engine::new(ssl, server)
+        Ok(Engine::OpenSsl(OpensslEngine::new(ssl, server)?))
     }
 }
 

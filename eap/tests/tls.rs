@@ -1,5 +1,7 @@
 //! EAP-TLS: our peer against our server, TLS 1.2 and TLS 1.3, with an rcgen test PKI
-//! (ECDSA P-256: root CA, intermediate, server and client certificates).
+//! (ECDSA P-256: root CA, intermediate, server and client certificates). The default engine
+//! (rustls over OpenSSL's primitives) everywhere; the negative tests also with the OpenSSL
+//! engine, and each engine's peer against the other's server (two independent TLS stacks).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::sync::{Arc, Mutex, OnceLock};
@@ -12,7 +14,7 @@ use eap::method::{PeerMethod, ServerMethod};
 use eap::peer::{Peer, PeerAction, PeerConfig, PeerFailure, PeerOutcome};
 use eap::tls::fragment::Fragment;
 use eap::tls::{
-    KeyLog, Step, TlsConfig, TlsError, TlsKeys, TlsPeer, TlsPeerContext, TlsServer,
+    KeyLog, Step, TlsConfig, TlsEngine, TlsError, TlsKeys, TlsPeer, TlsPeerContext, TlsServer,
     TlsServerContext, TlsVersion, TlsVersions,
 };
 use eap::wire::{EapType, MethodId};
@@ -114,6 +116,13 @@ fn config(id: &Identity, versions: TlsVersions) -> TlsConfig {
     )
     .unwrap();
     c.versions = versions;
+    c
+}
+
+const ENGINES: [TlsEngine; 2] = [TlsEngine::Rustls, TlsEngine::OpenSsl];
+
+fn on(engine: TlsEngine, mut c: TlsConfig) -> TlsConfig {
+    c.engine = engine;
     c
 }
 
@@ -499,39 +508,79 @@ fn fragment_flags_on_the_wire() {
     );
 }
 
-/// TLS 1.3 without the middlebox compatibility mode: no ChangeCipherSpec records, and every
-/// message is whole TLS records.
+/// TLS 1.3 record layout without the middlebox compatibility mode: every message is whole TLS
+/// records, ClientHello and ServerHello in the clear, the rest application_data. The OpenSSL
+/// engine's peer leaves the mode off (no legacy_session_id, no ChangeCipherSpec); the OpenSSL
+/// server then sends no ChangeCipherSpec either, the rustls server always one (6 octets, after
+/// its ServerHello). rustls's client always uses the mode (DECISIONS E12).
 #[test]
 fn tls13_records_without_compat_mode() {
-    let mut pc = peer_config(TlsVersions::Tls13);
-    let mut sc = server_config(TlsVersions::Tls13);
-    pc.fragment_size = 4000;
-    sc.fragment_size = 4000;
-    let mut peer = TlsPeer::new(&TlsPeerContext::new(&pc).unwrap());
-    let mut server = TlsServer::new(&TlsServerContext::new(&sc).unwrap());
-    let mut types = Vec::new();
-    converse(&mut peer, &mut server, |_, _, m| {
-        let mut rest = Fragment::parse(m).unwrap().data;
-        while !rest.is_empty() {
-            assert!(rest.len() >= 5, "a cut record");
-            let len = usize::from(u16::from_be_bytes([rest[3], rest[4]]));
-            types.push(rest[0]);
-            rest = &rest[5 + len..];
+    for server_engine in ENGINES {
+        let mut pc = on(TlsEngine::OpenSsl, peer_config(TlsVersions::Tls13));
+        let mut sc = on(server_engine, server_config(TlsVersions::Tls13));
+        pc.fragment_size = 4000;
+        sc.fragment_size = 4000;
+        let mut peer = TlsPeer::new(&TlsPeerContext::new(&pc).unwrap());
+        let mut server = TlsServer::new(&TlsServerContext::new(&sc).unwrap());
+        let mut types = Vec::new();
+        converse(&mut peer, &mut server, |dir, _, m| {
+            let mut rest = Fragment::parse(m).unwrap().data;
+            while !rest.is_empty() {
+                assert!(rest.len() >= 5, "a cut record");
+                let len = usize::from(u16::from_be_bytes([rest[3], rest[4]]));
+                types.push((dir, rest[0]));
+                rest = &rest[5 + len..];
+            }
+        })
+        .unwrap();
+        let ccs: Vec<_> = types.iter().filter(|(_, t)| *t == 0x14).collect();
+        match server_engine {
+            TlsEngine::OpenSsl => assert!(ccs.is_empty(), "{types:02x?}"),
+            _ => assert_eq!(ccs, [&(Dir::ToPeer, 0x14)], "{types:02x?}"),
         }
-    })
-    .unwrap();
-    assert!(!types.contains(&0x14), "{types:02x?}");
-    // ClientHello and ServerHello in the clear, the rest as application_data records.
-    assert_eq!(&types[..2], &[0x16, 0x16]);
-    assert!(types[2..].iter().all(|&t| t == 0x17), "{types:02x?}");
+        let types: Vec<u8> = types
+            .iter()
+            .map(|(_, t)| *t)
+            .filter(|&t| t != 0x14)
+            .collect();
+        assert_eq!(&types[..2], &[0x16, 0x16]);
+        assert!(types[2..].iter().all(|&t| t == 0x17), "{types:02x?}");
+    }
+}
+
+/// Each engine's peer against the other engine's server (rustls + webpki against libssl +
+/// OpenSSL's X.509 code): both versions complete and both ends export the same MSK, EMSK and
+/// Session-Id.
+#[test]
+fn cross_engine_interop() {
+    for versions in [TlsVersions::Tls12, TlsVersions::Tls13] {
+        for (pe, se) in [
+            (TlsEngine::Rustls, TlsEngine::OpenSsl),
+            (TlsEngine::OpenSsl, TlsEngine::Rustls),
+        ] {
+            let s = run(
+                &on(pe, peer_config(versions)),
+                &on(se, server_config(versions)),
+            )
+            .unwrap_or_else(|f| panic!("{pe:?} peer, {se:?} server, {versions:?}: {f:?}"));
+            let v = match versions {
+                TlsVersions::Tls12 => TlsVersion::Tls12,
+                _ => TlsVersion::Tls13,
+            };
+            check_keys(&s, v);
+        }
+    }
 }
 
 #[test]
 fn untrusted_server_certificate() {
-    for versions in [TlsVersions::Tls12, TlsVersions::Tls13] {
+    for (versions, e) in [TlsVersions::Tls12, TlsVersions::Tls13]
+        .into_iter()
+        .flat_map(|v| ENGINES.map(|e| (v, e)))
+    {
         let f = run(
-            &peer_config(versions),
-            &config(&pki().rogue_server, versions),
+            &on(e, peer_config(versions)),
+            &on(e, config(&pki().rogue_server, versions)),
         )
         .unwrap_err();
         match &f.peer {
@@ -546,10 +595,14 @@ fn untrusted_server_certificate() {
 
 #[test]
 fn client_without_certificate() {
-    for versions in [TlsVersions::Tls12, TlsVersions::Tls13] {
+    for (versions, e) in [TlsVersions::Tls12, TlsVersions::Tls13]
+        .into_iter()
+        .flat_map(|v| ENGINES.map(|e| (v, e)))
+    {
         let mut pc = TlsConfig::without_credentials(pki().root.as_bytes()).unwrap();
         pc.versions = versions;
-        let f = run(&pc, &server_config(versions)).unwrap_err();
+        pc.engine = e;
+        let f = run(&pc, &on(e, server_config(versions))).unwrap_err();
         assert!(matches!(f.server, Some(TlsError::Handshake(_))), "{f:?}");
         // The server told the peer with an alert.
         assert!(matches!(f.peer, Some(TlsError::Handshake(_))), "{f:?}");
@@ -558,10 +611,13 @@ fn client_without_certificate() {
 
 #[test]
 fn expired_client_certificate() {
-    for versions in [TlsVersions::Tls12, TlsVersions::Tls13] {
+    for (versions, e) in [TlsVersions::Tls12, TlsVersions::Tls13]
+        .into_iter()
+        .flat_map(|v| ENGINES.map(|e| (v, e)))
+    {
         let f = run(
-            &config(&pki().expired_client, versions),
-            &server_config(versions),
+            &on(e, config(&pki().expired_client, versions)),
+            &on(e, server_config(versions)),
         )
         .unwrap_err();
         match &f.server {
@@ -574,10 +630,16 @@ fn expired_client_certificate() {
 
 #[test]
 fn validation_time_is_configurable() {
+    for e in ENGINES {
+        validation_time_with(e);
+    }
+}
+
+fn validation_time_with(e: TlsEngine) {
     let at = |year_secs: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(year_secs);
     // 2022-06-01: the expired certificate was valid then, the others not yet.
-    let mut pc = config(&pki().expired_client, TlsVersions::Tls13);
-    let mut sc = server_config(TlsVersions::Tls13);
+    let mut pc = on(e, config(&pki().expired_client, TlsVersions::Tls13));
+    let mut sc = on(e, server_config(TlsVersions::Tls13));
     sc.validation_time = Some(at(1_654_041_600));
     pc.validation_time = Some(at(1_900_000_000));
     let f = run(&pc, &sc).unwrap_err();
@@ -586,7 +648,7 @@ fn validation_time_is_configurable() {
         "{f:?}"
     );
     // 2030 on both sides: valid.
-    let mut pc = peer_config(TlsVersions::Tls13);
+    let mut pc = on(e, peer_config(TlsVersions::Tls13));
     pc.validation_time = Some(at(1_900_000_000));
     sc.validation_time = Some(at(1_900_000_000));
     run(&pc, &sc).unwrap();

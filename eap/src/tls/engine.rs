@@ -1,4 +1,6 @@
-//! OpenSSL's TLS state machine over memory buffers: records in, records out, no socket.
+//! The TLS engines behind EAP-TLS, records in, records out, no socket: [`Engine`] is either
+//! OpenSSL's libssl state machine over memory buffers ([`OpensslEngine`], this module) or
+//! rustls with OpenSSL's primitives ([`super::rustls_engine`]); [`super::TlsEngine`] picks.
 
 use std::io::{self, Read, Write};
 
@@ -67,27 +69,27 @@ pub(crate) enum Progress {
     Data(Vec<u8>),
 }
 
-pub(crate) struct Engine {
+pub(crate) struct OpensslEngine {
     stream: SslStream<Buffers>,
 }
 
-impl core::fmt::Debug for Engine {
+impl core::fmt::Debug for OpensslEngine {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Engine")
+        f.debug_struct("OpensslEngine")
             .field("state", &self.stream.ssl().state_string_long())
             .finish()
     }
 }
 
-impl Engine {
-    pub(crate) fn new(mut ssl: Ssl, server: bool) -> Result<Engine, TlsError> {
+impl OpensslEngine {
+    pub(crate) fn new(mut ssl: Ssl, server: bool) -> Result<OpensslEngine, TlsError> {
         if server {
             ssl.set_accept_state();
         } else {
             ssl.set_connect_state();
         }
         let stream = SslStream::new(ssl, Buffers::default()).map_err(lib_err)?;
-        Ok(Engine { stream })
+        Ok(OpensslEngine { stream })
     }
 
     /// Queues TLS records received from the other side.
@@ -202,6 +204,58 @@ impl Engine {
             emsk: SecretBytes::from_slice(&key_material[64..]),
             session_id,
         })
+    }
+}
+
+/// One session's TLS state machine.
+#[derive(Debug)]
+pub(crate) enum Engine {
+    /// OpenSSL's libssl.
+    OpenSsl(OpensslEngine),
+    /// rustls over OpenSSL's primitives.
+    Rustls(Box<super::rustls_engine::RustlsEngine>),
+}
+
+macro_rules! delegate {
+    ($self:ident, $e:ident => $call:expr) => {
+        match $self {
+            Engine::OpenSsl($e) => $call,
+            Engine::Rustls($e) => $call,
+        }
+    };
+}
+
+impl Engine {
+    pub(crate) fn feed(&mut self, records: &[u8]) {
+        delegate!(self, e => e.feed(records))
+    }
+
+    pub(crate) fn take_output(&mut self) -> Vec<u8> {
+        delegate!(self, e => e.take_output())
+    }
+
+    pub(crate) fn handshake(&mut self) -> Result<Progress, TlsError> {
+        delegate!(self, e => e.handshake())
+    }
+
+    pub(crate) fn read_app_data(&mut self) -> Result<Progress, TlsError> {
+        delegate!(self, e => e.read_app_data())
+    }
+
+    pub(crate) fn write_app_data(&mut self, data: &[u8]) -> Result<(), TlsError> {
+        delegate!(self, e => e.write_app_data(data))
+    }
+
+    pub(crate) fn has_unread_input(&self) -> bool {
+        delegate!(self, e => e.has_unread_input())
+    }
+
+    pub(crate) fn version(&self) -> Result<TlsVersion, TlsError> {
+        delegate!(self, e => e.version())
+    }
+
+    pub(crate) fn export_keys(&self) -> Result<TlsKeys, TlsError> {
+        delegate!(self, e => e.export_keys())
     }
 }
 
