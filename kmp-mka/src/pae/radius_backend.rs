@@ -769,6 +769,31 @@ mod tests {
         assert_eq!(c.poll(key(2)), Some(BackendAnswer::Timeout));
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Any datagram from the server, raw or a reply to the outstanding request with a
+        /// tampered octet, leaves the conversation waiting: no answer, no panic.
+        #[test]
+        fn garbage_replies_are_dropped(
+            raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+            flip in 0usize..64,
+        ) {
+            let mut c = core(&[A]);
+            let now = Instant::ZERO;
+            c.submit(now, key(2), &identity(1, b"two"));
+            let (_, r) = sent(&mut c);
+            c.handle_datagram(now, A, &raw);
+            let mut good = reply(&r, Code::AccessChallenge, vec![Attribute::EapMessage(vec![1, 2, 0, 4])], true);
+            let i = flip % good.len();
+            good[i] ^= 0x40;
+            c.handle_datagram(now, A, &good);
+            proptest::prop_assert!(c.take_ready().is_empty());
+            proptest::prop_assert_eq!(c.poll(key(2)), None);
+            proptest::prop_assert_eq!(c.counters().accepts + c.counters().rejects, 0);
+        }
+    }
+
     #[test]
     fn identity_parsing() {
         assert_eq!(identity_of(&identity(1, b"x")), Some(&b"x"[..]));
