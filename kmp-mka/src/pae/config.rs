@@ -424,6 +424,21 @@ struct RawRadiusServer {
     secret: String,
 }
 
+impl Drop for RawRadiusServer {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.secret);
+    }
+}
+
+impl Drop for RawPwd {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.password);
+        for pw in self.peers.values_mut() {
+            zeroize::Zeroize::zeroize(pw);
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawTls {
