@@ -344,7 +344,15 @@ fn joined(bf: &PaeFactory, nf: &PaeFactory, backend: &RadiusBackend, log: &dyn F
     println!("backend counters {c:?}\nradius client counters {r:?}");
     assert_eq!(c.accepts, 1);
     assert!(c.challenges >= 2, "{c:?}");
-    assert_eq!(r.dropped(), 0, "replies dropped: {r:?}");
+    // Every reply carried a valid Message-Authenticator and Response Authenticator (a late
+    // duplicate answer to a retransmission, on a loaded machine, is dropped as unknown).
+    assert_eq!(
+        r.missing_message_authenticator
+            + r.bad_message_authenticator
+            + r.bad_response_authenticator,
+        0,
+        "{r:?}"
+    );
     assert_eq!(
         backend.with_core(|c| c.conversations()),
         0,
@@ -494,13 +502,15 @@ fn failover_from_a_dead_server_to_freeradius() {
             .unwrap();
         let (bf, backend) = authenticator(&authenticator_toml(
             &[&dead.to_string(), FreeRadius::ADDR],
-            200,
+            500,
         ));
         joined(&bf, &pwd_supplicant(PWD_PASSWORD), &backend, &|| fr.log());
         let r = backend.with_core(|c| *c.radius_counters());
         // The first Access-Request went twice to the dead server, then to FreeRADIUS; the
         // dead one is held down, so the rest went straight to FreeRADIUS.
-        assert_eq!((r.failovers, r.retransmissions), (1, 1), "{r:?}");
+        // (A FreeRADIUS slower than 500 ms on a loaded machine adds retransmissions to it.)
+        assert_eq!(r.failovers, 1, "{r:?}");
+        assert!(r.retransmissions >= 1, "{r:?}");
         let now = backend.now();
         assert!(!backend.with_core(|c| c.server_alive(0, now)));
         assert!(backend.with_core(|c| c.server_alive(1, now)));
