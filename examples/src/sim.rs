@@ -28,9 +28,10 @@
 //!    decrypts.
 //!
 //! Everything random (positions, start times, backoffs, loss, KMP randomness) comes from the
-//! seed, so a run repeats exactly, except with EAP-TLS: OpenSSL draws its own randomness (TLS
-//! randoms, ECDHE keys, ECDSA nonces, whose DER signatures vary in length) and the PKI's keys
-//! are fresh for every run, so message sizes, and with them timings, vary a little.
+//! seed, so a run repeats exactly, except with EAP-TLS: the TLS engine draws its own
+//! randomness (TLS randoms, ECDHE keys, ECDSA nonces, whose DER signatures vary in length) and
+//! the PKI's keys are fresh for every run, so message sizes, and with them timings, vary a
+//! little.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -367,7 +368,7 @@ pub fn join_plan(registry: &Registry, opts: &SimOptions) -> anyhow::Result<Vec<J
 
 /// The mean spacing of join starts when none is configured: 200 ms, which keeps the channel
 /// load of Dragonfly or IKEv2 joins near 8 %, and 2 s for a join with 802.1X (KMP ID 1), whose
-/// EAP-TLS exchange puts about ten times the octets on air (some 5.7 kB per join).
+/// EAP-TLS exchange puts seven to ten times the octets on air (4–5 kB per join).
 pub fn default_join_interval(plan: &[JoinStep]) -> Duration {
     if plan.iter().any(|s| s.kmp_id == KmpId::Ieee8021xMka) {
         Duration::from_secs(2)

@@ -224,7 +224,7 @@ fn ieee8021x_join_with_eap_tls_and_both_handshakes_then_protected_data() {
     // four 4-way and two group-key messages.
     assert!(r.kmp_datagrams >= 10 * 16, "{r:?}");
     // The EAP-TLS flights are MPX-fragmented: several kB on air per join.
-    assert!(r.octets_per_join().unwrap() > 3_000.0, "{r:?}");
+    assert!(r.octets_per_join().unwrap() > 2_500.0, "{r:?}");
     // The key log holds each distinct key once: a TK per node (pairwise, index 0, installed
     // at both ends) and the one GTK (index 1, installed at every node by message 3 and again
     // by the group-key handshake).

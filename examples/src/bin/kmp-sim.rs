@@ -40,7 +40,7 @@ struct Cli {
     #[arg(long, default_value_t = 0.0)]
     loss: f64,
     /// Seed of everything random: the same seed gives the same run (with 8021x only nearly:
-    /// OpenSSL draws its own randomness for TLS).
+    /// the TLS engine draws its own randomness).
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Write every frame on air (acks included) to this pcap file (LINKTYPE 195).
