@@ -3,8 +3,9 @@
 //! (`kmp_mka::pae::RadiusBackend`, configured from the PAE TOML's `[radius]` table) ↔ a real
 //! RADIUS server over loopback UDP:
 //!
-//! - FreeRADIUS 3.2 (`freeradius -X`): EAP-TLS with TLS 1.2 and TLS 1.3 (ECDSA P-256
-//!   certificates made here with rcgen) and EAP-pwd (our supplicant Naks FreeRADIUS's TLS
+//! - FreeRADIUS 3.2 (`freeradius -X`): EAP-TLS with TLS 1.2 and TLS 1.3, with each of our TLS
+//!   engines (rustls, OpenSSL's libssl) on the supplicant (ECDSA P-256 certificates made here
+//!   with rcgen) and EAP-pwd (our supplicant Naks FreeRADIUS's TLS
 //!   proposal for pwd); a client certificate from an untrusted CA ends in Access-Reject and a
 //!   failed supplicant; a wrong EAP-pwd password fails the supplicant at FreeRADIUS's confirm
 //!   (it then stays silent, so no Access-Reject comes and the authenticator times out);
@@ -311,15 +312,22 @@ fn supplicant(identity: &str, method: &str, table: &str) -> PaeFactory {
     PaeFactory::new(cfg, PmkCache::new()).unwrap()
 }
 
-fn tls_supplicant(dir: &Path, client: &str, versions: &str) -> PaeFactory {
+/// The EAP-TLS supplicant's `[tls]` table: `client` certificate and key, our CA, `versions`,
+/// the TLS `engine` (eap's `TlsEngine`: "rustls" or "openssl").
+fn tls_table(dir: &Path, client: &str, versions: &str, engine: &str) -> String {
     let d = dir.display();
+    format!(
+        "[tls]\ncert_chain = \"{d}/{client}.pem\"\nkey = \"{d}/{client}.key\"\n\
+         ca = \"{d}/ca.pem\"\nversions = \"{versions}\"\nexpected_peer_name = \"server.test\"\n\
+         engine = \"{engine}\"\n"
+    )
+}
+
+fn tls_supplicant(dir: &Path, client: &str, versions: &str, engine: &str) -> PaeFactory {
     supplicant(
         "client.test",
         "tls",
-        &format!(
-            "[tls]\ncert_chain = \"{d}/{client}.pem\"\nkey = \"{d}/{client}.key\"\n\
-             ca = \"{d}/ca.pem\"\nversions = \"{versions}\"\nexpected_peer_name = \"server.test\"\n"
-        ),
+        &tls_table(dir, client, versions, engine),
     )
 }
 
@@ -386,12 +394,12 @@ fn rejected(
 
 // ---- FreeRADIUS ----
 
-fn freeradius_tls(name: &str, version: &str) {
+fn freeradius_tls(name: &str, version: &str, engine: &str) {
     in_netns(name, FREERADIUS, || {
         let dir = work_dir(name);
         let fr = FreeRadius::start(&dir, version);
         let (bf, backend) = authenticator(&authenticator_toml(&[FreeRadius::ADDR], 2000));
-        let nf = tls_supplicant(&dir, "client", version);
+        let nf = tls_supplicant(&dir, "client", version, engine);
         joined(&bf, &nf, &backend, &|| fr.log());
         let log = fr.log();
         assert!(
@@ -415,12 +423,46 @@ fn freeradius_tls(name: &str, version: &str) {
 
 #[test]
 fn freeradius_eap_tls12_then_four_way() {
-    freeradius_tls("freeradius_eap_tls12_then_four_way", "1.2");
+    freeradius_tls("freeradius_eap_tls12_then_four_way", "1.2", "rustls");
 }
 
 #[test]
 fn freeradius_eap_tls13_then_four_way() {
-    freeradius_tls("freeradius_eap_tls13_then_four_way", "1.3");
+    freeradius_tls("freeradius_eap_tls13_then_four_way", "1.3", "rustls");
+}
+
+#[test]
+fn freeradius_eap_tls12_openssl_engine_then_four_way() {
+    freeradius_tls(
+        "freeradius_eap_tls12_openssl_engine_then_four_way",
+        "1.2",
+        "openssl",
+    );
+}
+
+#[test]
+fn freeradius_eap_tls13_openssl_engine_then_four_way() {
+    freeradius_tls(
+        "freeradius_eap_tls13_openssl_engine_then_four_way",
+        "1.3",
+        "openssl",
+    );
+}
+
+/// `[tls] engine` names one of the two engines (the PEM files here are real, so only the
+/// engine is wrong).
+#[test]
+fn unknown_tls_engine_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    support::write_pki(dir.path());
+    let t = format!(
+        "role = \"supplicant\"\nmethods = [\"tls\"]\n{}",
+        tls_table(dir.path(), "client", "1.2", "gnutls")
+    );
+    let e = PaeConfig::from_toml(&t).unwrap_err().to_string();
+    assert!(e.contains("tls.engine"), "{e}");
+    let ok = t.replace("gnutls", "openssl");
+    assert!(PaeConfig::from_toml(&ok).is_ok());
 }
 
 #[test]
@@ -430,7 +472,7 @@ fn freeradius_untrusted_client_certificate_is_rejected() {
         let dir = work_dir(name);
         let fr = FreeRadius::start(&dir, "1.2");
         let (bf, backend) = authenticator(&authenticator_toml(&[FreeRadius::ADDR], 2000));
-        let nf = tls_supplicant(&dir, "rogue-client", "1.2");
+        let nf = tls_supplicant(&dir, "rogue-client", "1.2", "rustls");
         rejected(&bf, &nf, &backend, &|| fr.log());
     });
 }

@@ -22,6 +22,7 @@
 //! versions = "both"              # "1.2", "1.3" or "both"
 //! fragment_size = 1000
 //! expected_peer_name = "aaa.pan.example"  # optional
+//! engine = "rustls"              # or "openssl": the TLS implementation (eap DECISIONS E12)
 //!
 //! [psk]                          # needed when methods names "psk"
 //! id = "node-7"                  # supplicant: ID_P; authenticator: ID_S
@@ -67,7 +68,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use eap::authenticator::AuthenticatorConfig;
-use eap::tls::{TlsConfig, TlsVersions};
+use eap::tls::{TlsConfig, TlsEngine, TlsVersions};
 use kmp_api::crypto::Key128;
 use kmp_api::security::SecurityLevel;
 use kmp_api::session::{SecretBytes, SessionError};
@@ -450,6 +451,7 @@ struct RawTls {
     #[serde(default = "thousand")]
     fragment_size: usize,
     expected_peer_name: Option<String>,
+    engine: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -560,6 +562,12 @@ fn tls_config(raw: Option<&RawTls>) -> Result<TlsConfig, SessionError> {
         other => return Err(bad(format!("tls.versions = {other:?}: 1.2, 1.3 or both"))),
     };
     c.fragment_size = raw.fragment_size;
+    c.engine = match raw.engine.as_deref() {
+        None => TlsEngine::default(),
+        Some("rustls") => TlsEngine::Rustls,
+        Some("openssl") => TlsEngine::OpenSsl,
+        Some(other) => return Err(bad(format!("tls.engine = {other:?}: rustls or openssl"))),
+    };
     c.expected_peer_name.clone_from(&raw.expected_peer_name);
     Ok(c)
 }
