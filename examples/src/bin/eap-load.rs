@@ -8,6 +8,9 @@
 //! eap-load inproc  --method … [--count 2000]
 //! ```
 //!
+//! Every command takes `--tls-engine rustls|openssl` (default rustls: DECISIONS E12) for our
+//! EAP-TLS peers and server; `bench` passes it on to its `serve` child.
+//!
 //! - `serve`: our EAP server as a RADIUS server, one thread, one UDP socket. A conversation is
 //!   found by the State we sent in its last Access-Challenge, or, for a first Access-Request
 //!   (no State), by source address and User-Name. Every Access-Request must carry a valid
@@ -55,7 +58,9 @@ use eap::authenticator::{AuthAction, AuthOutcome, Authenticator, AuthenticatorCo
 use eap::method::{MethodKeys, PeerMethod, ServerMethod};
 use eap::peer::{Peer, PeerAction, PeerConfig, PeerOutcome};
 use eap::psk::{PskPeer, PskServer, PskStore};
-use eap::tls::{TlsConfig, TlsPeer, TlsPeerContext, TlsServer, TlsServerContext, TlsVersions};
+use eap::tls::{
+    TlsConfig, TlsEngine, TlsPeer, TlsPeerContext, TlsServer, TlsServerContext, TlsVersions,
+};
 use eap::wire::{Body, Packet as EapPacket};
 use examples::loadtest::{
     cpu_ns, free_udp_port, in_private_namespaces, rerun_in_private_namespaces,
@@ -117,7 +122,31 @@ impl Method {
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
+    /// TLS engine of our EAP-TLS peers and server (DECISIONS E12).
+    #[arg(long, global = true, value_enum, default_value_t = Engine::Rustls)]
+    tls_engine: Engine,
 }
+
+/// `eap::tls::TlsEngine` on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Engine {
+    /// rustls with OpenSSL's primitives (the default).
+    Rustls,
+    /// OpenSSL's libssl.
+    Openssl,
+}
+
+impl Engine {
+    fn name(self) -> &'static str {
+        match self {
+            Engine::Rustls => "rustls",
+            Engine::Openssl => "openssl",
+        }
+    }
+}
+
+/// The engine chosen on the command line, for every TLS configuration this process makes.
+static TLS_ENGINE: std::sync::OnceLock<Engine> = std::sync::OnceLock::new();
 
 #[derive(Subcommand)]
 enum Cmd {
@@ -297,6 +326,10 @@ impl Pki {
         .map_err(|e| anyhow!("{who} TLS configuration: {e}"))?;
         c.versions = versions;
         c.fragment_size = FRAGMENT_SIZE;
+        c.engine = match TLS_ENGINE.get().copied().unwrap_or(Engine::Rustls) {
+            Engine::Rustls => TlsEngine::Rustls,
+            Engine::Openssl => TlsEngine::OpenSsl,
+        };
         Ok(c)
     }
 }
@@ -861,6 +894,7 @@ impl Measured {
         serde_json::json!({
             "server": self.server,
             "method": method.name(),
+            "tls_engine": TLS_ENGINE.get().copied().unwrap_or(Engine::Rustls).name(),
             "count": count,
             "concurrency": concurrency,
             "completed": self.driven.completed,
@@ -885,6 +919,10 @@ fn bench_ours(
         .arg(method.name())
         .args(["--count", &count.to_string(), "--pki"])
         .arg(pki)
+        .args([
+            "--tls-engine",
+            TLS_ENGINE.get().copied().unwrap_or(Engine::Rustls).name(),
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .context("starting our server")?;
@@ -1267,6 +1305,7 @@ fn inproc(method: Method, count: usize) -> anyhow::Result<()> {
         "{}",
         serde_json::json!({
             "method": method.name(),
+            "tls_engine": TLS_ENGINE.get().copied().unwrap_or(Engine::Rustls).name(),
             "conversations": rounds * per_round,
             "exchange_us": (exchange_us * 10.0).round() / 10.0,
             "exchanges_per_second": (1e6 / exchange_us).round(),
@@ -1283,6 +1322,7 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     examples::init_logging();
+    let _ = TLS_ENGINE.set(cli.tls_engine);
     let r = match cli.cmd {
         Cmd::Bench {
             no_hostapd: false, ..
