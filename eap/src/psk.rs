@@ -157,11 +157,12 @@ fn build_pchannel_message(
     t: u8,
     rand_s: &[u8; RAND_LEN],
     mac: Option<&[u8; MAC_LEN]>,
-    tek: &Key128,
+    eax: &mut AesEax,
     nonce: u32,
     result: PchannelResult,
 ) -> Result<Vec<u8>, CryptoError> {
-    let mut out = vec![flags(t)];
+    let mut out = Vec::with_capacity(1 + RAND_LEN + MAC_LEN + PCHANNEL_HEAD + 1);
+    out.push(flags(t));
     out.extend_from_slice(rand_s);
     if let Some(mac) = mac {
         out.extend_from_slice(mac);
@@ -174,8 +175,7 @@ fn build_pchannel_message(
     head[0] = flags(t);
     head[1..].copy_from_slice(rand_s);
     let ad = pchannel_ad(to, out.len() + plain.len(), &head);
-    let tag =
-        AesEax::new(tek.expose())?.seal_in_place(&eax_nonce(nonce), &ad, &mut plain, MAC_LEN)?;
+    let tag = eax.seal_in_place(&eax_nonce(nonce), &ad, &mut plain, MAC_LEN)?;
     out[tag_at..tag_at + MAC_LEN].copy_from_slice(&tag);
     out.extend_from_slice(&plain);
     Ok(out)
@@ -186,7 +186,7 @@ fn open_pchannel(
     from: (Code, u8),
     type_data: &[u8],
     at: usize,
-    tek: &Key128,
+    eax: &mut AesEax,
 ) -> Result<(u32, Vec<u8>), MethodError> {
     let pch = type_data
         .get(at..)
@@ -200,7 +200,7 @@ fn open_pchannel(
         .and_then(|h| h.try_into().ok())
         .ok_or(MethodError::Invalid("EAP-PSK message too short"))?;
     let ad = pchannel_ad(from, type_data.len(), head);
-    AesEax::new(tek.expose())?.open_in_place(&eax_nonce(n), &ad, &mut data, tag)?;
+    eax.open_in_place(&eax_nonce(n), &ad, &mut data, tag)?;
     Ok((n, data))
 }
 
@@ -210,7 +210,8 @@ fn keys(
     rand_p: &[u8; RAND_LEN],
     rand_s: &[u8; RAND_LEN],
 ) -> MethodKeys {
-    let mut session_id = vec![EapType::PSK.0];
+    let mut session_id = Vec::with_capacity(1 + 2 * RAND_LEN);
+    session_id.push(EapType::PSK.0);
     session_id.extend_from_slice(rand_p);
     session_id.extend_from_slice(rand_s);
     MethodKeys {
@@ -270,7 +271,8 @@ impl PskPeer {
         let rand_p: [u8; RAND_LEN] = ctx.rng.array()?;
         let (ak, kdk) = derive_ak_kdk(&self.psk)?;
         let mac = mac_p(&ak, &self.id_p, &id_s, &rand_s, &rand_p)?;
-        let mut resp = vec![flags(1)];
+        let mut resp = Vec::with_capacity(1 + 2 * RAND_LEN + MAC_LEN + self.id_p.len());
+        resp.push(flags(1));
         resp.extend_from_slice(&rand_s);
         resp.extend_from_slice(&rand_p);
         resp.extend_from_slice(&mac);
@@ -318,11 +320,13 @@ impl PskPeer {
             return Ok(fail);
         }
         let (tek, msk, emsk) = derive_session_keys(kdk, rand_p)?;
+        // One EAX key schedule for both PCHANNELs (#3 opened, #4 sealed).
+        let mut eax = AesEax::new(tek.expose())?;
         let (n, plain) = match open_pchannel(
             (Code::Request, ctx.in_identifier),
             req,
             1 + RAND_LEN + MAC_LEN,
-            &tek,
+            &mut eax,
         ) {
             Ok(x) => x,
             Err(MethodError::Crypto(CryptoError::AuthenticationFailed)) => {
@@ -350,7 +354,7 @@ impl PskPeer {
             3,
             rand_s,
             None,
-            &tek,
+            &mut eax,
             next_n,
             result,
         )?;
@@ -423,7 +427,8 @@ enum ServerState {
     ExpectFourth {
         rand_s: [u8; RAND_LEN],
         rand_p: [u8; RAND_LEN],
-        tek: Key128,
+        /// Keyed with TEK: sealed #3, opens #4.
+        eax: AesEax,
         msk: SecretBytes,
         emsk: SecretBytes,
         id_p: Vec<u8>,
@@ -485,19 +490,20 @@ impl PskServer {
         }
         let (tek, msk, emsk) = derive_session_keys(&kdk, &rand_p)?;
         let ms = mac_s(&ak, &self.id_s, &rand_p)?;
+        let mut eax = AesEax::new(tek.expose())?;
         let req = build_pchannel_message(
             (Code::Request, ctx.out_identifier),
             2,
             &rand_s,
             Some(&ms),
-            &tek,
+            &mut eax,
             0,
             PchannelResult::DoneSuccess,
         )?;
         self.state = ServerState::ExpectFourth {
             rand_s,
             rand_p,
-            tek,
+            eax,
             msk,
             emsk,
             id_p: id_p.to_vec(),
@@ -509,11 +515,11 @@ impl PskServer {
         let ServerState::ExpectFourth {
             rand_s,
             rand_p,
-            tek,
+            eax,
             msk,
             emsk,
             id_p,
-        } = &self.state
+        } = &mut self.state
         else {
             return Err(MethodError::WrongState("EAP-PSK server not expecting #4"));
         };
@@ -525,7 +531,7 @@ impl PskServer {
             return Err(MethodError::Invalid("EAP-PSK #4 with a wrong nonce"));
         }
         let plain =
-            match open_pchannel((Code::Response, ctx.in_identifier), resp, 1 + RAND_LEN, tek) {
+            match open_pchannel((Code::Response, ctx.in_identifier), resp, 1 + RAND_LEN, eax) {
                 Ok((_, plain)) => plain,
                 Err(MethodError::Crypto(CryptoError::AuthenticationFailed)) => {
                     tracing::debug!("EAP-PSK: PCHANNEL of #4 does not open");
@@ -557,7 +563,8 @@ impl ServerMethod for PskServer {
             return Err(MethodError::WrongState("EAP-PSK server already started"));
         }
         let rand_s: [u8; RAND_LEN] = ctx.rng.array()?;
-        let mut req = vec![flags(0)];
+        let mut req = Vec::with_capacity(1 + RAND_LEN + self.id_s.len());
+        req.push(flags(0));
         req.extend_from_slice(&rand_s);
         req.extend_from_slice(&self.id_s);
         self.state = ServerState::ExpectSecond { rand_s };

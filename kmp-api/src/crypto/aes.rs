@@ -29,15 +29,15 @@ pub(crate) enum Mode {
 /// The OpenSSL cipher for `mode` with a key of `key_len` octets.
 pub(crate) fn cipher_for(mode: Mode, key_len: usize) -> Result<&'static CipherRef, CryptoError> {
     Ok(match (mode, key_len) {
-        (Mode::Ecb, 16) => Cipher::aes_128_ecb(),
-        (Mode::Ecb, 24) => Cipher::aes_192_ecb(),
-        (Mode::Ecb, 32) => Cipher::aes_256_ecb(),
-        (Mode::Cbc, 16) => Cipher::aes_128_cbc(),
-        (Mode::Cbc, 24) => Cipher::aes_192_cbc(),
-        (Mode::Cbc, 32) => Cipher::aes_256_cbc(),
-        (Mode::Ctr, 16) => Cipher::aes_128_ctr(),
-        (Mode::Ctr, 24) => Cipher::aes_192_ctr(),
-        (Mode::Ctr, 32) => Cipher::aes_256_ctr(),
+        (Mode::Ecb, 16) => super::fetched_cipher!("AES-128-ECB", Cipher::aes_128_ecb()),
+        (Mode::Ecb, 24) => super::fetched_cipher!("AES-192-ECB", Cipher::aes_192_ecb()),
+        (Mode::Ecb, 32) => super::fetched_cipher!("AES-256-ECB", Cipher::aes_256_ecb()),
+        (Mode::Cbc, 16) => super::fetched_cipher!("AES-128-CBC", Cipher::aes_128_cbc()),
+        (Mode::Cbc, 24) => super::fetched_cipher!("AES-192-CBC", Cipher::aes_192_cbc()),
+        (Mode::Cbc, 32) => super::fetched_cipher!("AES-256-CBC", Cipher::aes_256_cbc()),
+        (Mode::Ctr, 16) => super::fetched_cipher!("AES-128-CTR", Cipher::aes_128_ctr()),
+        (Mode::Ctr, 24) => super::fetched_cipher!("AES-192-CTR", Cipher::aes_192_ctr()),
+        (Mode::Ctr, 32) => super::fetched_cipher!("AES-256-CTR", Cipher::aes_256_ctr()),
         (_, n) => return Err(CryptoError::KeyLength(n)),
     })
 }
@@ -75,17 +75,21 @@ fn ctr_xor_in_place(ctx: &mut CipherCtx, data: &mut [u8]) -> Result<(), CryptoEr
 /// with the key schedule kept between calls.
 pub struct AesBlockCipher {
     enc: CipherCtx,
-    dec: CipherCtx,
+    /// Scheduled on the first decryption: most users only encrypt (key derivations, CMAC).
+    dec: Option<CipherCtx>,
+    key: super::SecretBytes,
 }
 
 impl AesBlockCipher {
-    /// Schedules `key` (16, 24 or 32 octets).
+    /// Schedules `key` (16, 24 or 32 octets) for encryption; decryption is scheduled when
+    /// first used.
     pub fn new(key: &[u8]) -> Result<AesBlockCipher, CryptoError> {
         let enc = encrypt_ctx(Mode::Ecb, key)?;
-        let mut dec = CipherCtx::new()?;
-        dec.decrypt_init(Some(cipher_for(Mode::Ecb, key.len())?), Some(key), None)?;
-        dec.set_padding(false);
-        Ok(AesBlockCipher { enc, dec })
+        Ok(AesBlockCipher {
+            enc,
+            dec: None,
+            key: super::SecretBytes::from_slice(key),
+        })
     }
 
     /// Replaces `block` by its encryption.
@@ -95,7 +99,17 @@ impl AesBlockCipher {
 
     /// Replaces `block` by its decryption.
     pub fn decrypt_block(&mut self, block: &mut Block) -> Result<(), CryptoError> {
-        one_block(&mut self.dec, block)
+        let dec = match &mut self.dec {
+            Some(d) => d,
+            slot => {
+                let key = self.key.expose();
+                let mut d = CipherCtx::new()?;
+                d.decrypt_init(Some(cipher_for(Mode::Ecb, key.len())?), Some(key), None)?;
+                d.set_padding(false);
+                slot.insert(d)
+            }
+        };
+        one_block(dec, block)
     }
 }
 

@@ -23,64 +23,95 @@ fn dbl(b: &Block) -> Block {
     out
 }
 
+/// A scheduled AES-CMAC key (RFC 4493): one AES-ECB context and the subkeys K1, K2, for
+/// several MACs under the same key (EAX's three OMACs, MKA's ICVs). The subkeys are zeroized
+/// on drop.
+pub struct AesCmac {
+    ctx: openssl::cipher_ctx::CipherCtx,
+    k1: Block,
+    k2: Block,
+}
+
+impl core::fmt::Debug for AesCmac {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("AesCmac(<secret>)")
+    }
+}
+
+impl Drop for AesCmac {
+    fn drop(&mut self) {
+        self.k1.zeroize();
+        self.k2.zeroize();
+    }
+}
+
+impl AesCmac {
+    /// Schedules `key` (16, 24 or 32 octets) and derives K1, K2 from L = AES(K, 0^128).
+    ///
+    /// Built here on one AES-ECB context: OpenSSL 3's `PKey::cmac` + `Signer` did provider
+    /// lookups on every call, about 10 µs each (BENCHMARKS.md, "eap").
+    pub fn new(key: &[u8]) -> Result<AesCmac, CryptoError> {
+        if !matches!(key.len(), 16 | 24 | 32) {
+            return Err(CryptoError::KeyLength(key.len()));
+        }
+        let mut ctx = encrypt_ctx(Mode::Ecb, key)?;
+        let mut l = [0u8; 16];
+        one_block(&mut ctx, &mut l)?;
+        let k1 = dbl(&l);
+        let k2 = dbl(&k1);
+        l.zeroize();
+        Ok(AesCmac { ctx, k1, k2 })
+    }
+
+    /// The full 128-bit tag of the concatenation of `parts` (RFC 4493 §2.4).
+    pub fn mac_parts(&mut self, parts: &[&[u8]]) -> Result<[u8; CMAC_LEN], CryptoError> {
+        // CBC-MAC over every block but the last, which is held back until the input ends.
+        let mut x = [0u8; 16];
+        let mut buf = [0u8; 16];
+        let mut n = 0usize;
+        let mut result = Ok(());
+        for part in parts {
+            let mut rest: &[u8] = part;
+            while !rest.is_empty() {
+                if n == 16 {
+                    for (xi, bi) in x.iter_mut().zip(&buf) {
+                        *xi ^= bi;
+                    }
+                    if let Err(e) = one_block(&mut self.ctx, &mut x) {
+                        result = Err(e);
+                    }
+                    n = 0;
+                }
+                let take = (16 - n).min(rest.len());
+                buf[n..n + take].copy_from_slice(&rest[..take]);
+                n += take;
+                rest = &rest[take..];
+            }
+        }
+        // The last block: complete (XOR K1) or padded with 10…0 (XOR K2); an empty message is
+        // one padded block.
+        let subkey = if n == 16 {
+            &self.k1
+        } else {
+            buf[n] = 0x80;
+            buf[n + 1..].fill(0);
+            &self.k2
+        };
+        for ((xi, bi), ki) in x.iter_mut().zip(&buf).zip(subkey) {
+            *xi ^= bi ^ ki;
+        }
+        let last = one_block(&mut self.ctx, &mut x);
+        buf.zeroize();
+        result.and(last)?;
+        Ok(x)
+    }
+}
+
 /// AES-CMAC of the concatenation of `parts` under `key` (16, 24 or 32 octets), full 128-bit tag
 /// (RFC 4493 §2.4). Truncate the result for shorter tags (SP 800-38B §6.2 takes the leftmost
-/// octets).
-///
-/// Built here on one AES-ECB context (one key schedule per call): OpenSSL 3's `PKey::cmac` +
-/// `Signer` did provider lookups on every call, about 10 µs each (BENCHMARKS.md, "eap").
+/// octets). One key schedule per call; [`AesCmac`] keeps it for several.
 pub fn aes_cmac_parts(key: &[u8], parts: &[&[u8]]) -> Result<[u8; CMAC_LEN], CryptoError> {
-    if !matches!(key.len(), 16 | 24 | 32) {
-        return Err(CryptoError::KeyLength(key.len()));
-    }
-    let mut ctx = encrypt_ctx(Mode::Ecb, key)?;
-    // Subkeys K1, K2 from L = AES(K, 0^128).
-    let mut l = [0u8; 16];
-    one_block(&mut ctx, &mut l)?;
-    let mut k1 = dbl(&l);
-    let mut k2 = dbl(&k1);
-    // CBC-MAC over every block but the last, which is held back until the input ends.
-    let mut x = [0u8; 16];
-    let mut buf = [0u8; 16];
-    let mut n = 0usize;
-    let mut result = Ok(());
-    for part in parts {
-        let mut rest: &[u8] = part;
-        while !rest.is_empty() {
-            if n == 16 {
-                for (xi, bi) in x.iter_mut().zip(&buf) {
-                    *xi ^= bi;
-                }
-                if let Err(e) = one_block(&mut ctx, &mut x) {
-                    result = Err(e);
-                }
-                n = 0;
-            }
-            let take = (16 - n).min(rest.len());
-            buf[n..n + take].copy_from_slice(&rest[..take]);
-            n += take;
-            rest = &rest[take..];
-        }
-    }
-    // The last block: complete (XOR K1) or padded with 10…0 (XOR K2); an empty message is one
-    // padded block.
-    let subkey = if n == 16 {
-        &k1
-    } else {
-        buf[n] = 0x80;
-        buf[n + 1..].fill(0);
-        &k2
-    };
-    for ((xi, bi), ki) in x.iter_mut().zip(&buf).zip(subkey) {
-        *xi ^= bi ^ ki;
-    }
-    let last = one_block(&mut ctx, &mut x);
-    l.zeroize();
-    k1.zeroize();
-    k2.zeroize();
-    buf.zeroize();
-    result.and(last)?;
-    Ok(x)
+    AesCmac::new(key)?.mac_parts(parts)
 }
 
 /// AES-CMAC of `msg` under `key` (16, 24 or 32 octets): RFC 4493 with AES-128.
@@ -154,6 +185,20 @@ mod tests {
             aes_cmac_verify(&key, &m[..len], &h(tag)).unwrap();
             aes_cmac_verify(&key, &m[..len], &h(tag)[..8]).unwrap();
         }
+        // One scheduled key for all four examples, in any order: the same tags.
+        let mut cmac = AesCmac::new(&key).unwrap();
+        for (len, tag) in [
+            (64, "51f0bebf7e3b9d92fc49741779363cfe"),
+            (0, "bb1d6929e95937287fa37d129b756746"),
+            (40, "dfa66747de9ae63030ca32611497c827"),
+            (16, "070a16b46b4d4144f79bdd9dd04a287c"),
+        ] {
+            assert_eq!(cmac.mac_parts(&[&m[..len]]).unwrap().to_vec(), h(tag));
+        }
+        assert_eq!(
+            AesCmac::new(&key[..15]).err(),
+            Some(CryptoError::KeyLength(15))
+        );
         // Split input gives the same MAC as contiguous input.
         let (a, b) = m.split_at(23);
         assert_eq!(

@@ -13,14 +13,14 @@
 
 use super::CryptoError;
 use super::aes::{AesCtr, BLOCK_LEN, Block};
-use super::cmac::aes_cmac_parts;
+use super::cmac::AesCmac;
 
 /// The longest (and EAP-PSK's) tag: one AES block.
 pub const MAX_TAG_LEN: usize = BLOCK_LEN;
 
 /// AES-EAX under one key (16, 24 or 32 octets).
 pub struct AesEax {
-    key: super::SecretBytes,
+    cmac: AesCmac,
     ctr: AesCtr,
 }
 
@@ -29,17 +29,17 @@ impl AesEax {
     pub fn new(key: &[u8]) -> Result<AesEax, CryptoError> {
         Ok(AesEax {
             ctr: AesCtr::new(key)?,
-            key: super::SecretBytes::from_slice(key),
+            cmac: AesCmac::new(key)?,
         })
     }
 
-    fn omac(&self, t: u8, data: &[u8]) -> Result<Block, CryptoError> {
+    fn omac(&mut self, t: u8, data: &[u8]) -> Result<Block, CryptoError> {
         let mut prefix = [0u8; BLOCK_LEN];
         prefix[BLOCK_LEN - 1] = t;
-        aes_cmac_parts(self.key.expose(), &[&prefix, data])
+        self.cmac.mac_parts(&[&prefix, data])
     }
 
-    fn tag(&self, n: &Block, header: &[u8], ciphertext: &[u8]) -> Result<Block, CryptoError> {
+    fn tag(&mut self, n: &Block, header: &[u8], ciphertext: &[u8]) -> Result<Block, CryptoError> {
         let h = self.omac(1, header)?;
         let c = self.omac(2, ciphertext)?;
         let mut tag = *n;

@@ -27,9 +27,9 @@ pub const NONCE_LEN: usize = 12;
 /// The OpenSSL GCM cipher for a key of `key_len` octets.
 fn cipher(key_len: usize) -> Result<&'static CipherRef, CryptoError> {
     match key_len {
-        16 => Ok(Cipher::aes_128_gcm()),
-        24 => Ok(Cipher::aes_192_gcm()),
-        32 => Ok(Cipher::aes_256_gcm()),
+        16 => Ok(super::fetched_cipher!("AES-128-GCM", Cipher::aes_128_gcm())),
+        24 => Ok(super::fetched_cipher!("AES-192-GCM", Cipher::aes_192_gcm())),
+        32 => Ok(super::fetched_cipher!("AES-256-GCM", Cipher::aes_256_gcm())),
         n => Err(CryptoError::KeyLength(n)),
     }
 }

@@ -18,9 +18,18 @@ pub const DEFAULT_IV: [u8; 8] = [0xA6; 8];
 
 fn wrap_cipher(kek_len: usize) -> Result<&'static CipherRef, CryptoError> {
     match kek_len {
-        16 => Ok(Cipher::aes_128_wrap()),
-        24 => Ok(Cipher::aes_192_wrap()),
-        32 => Ok(Cipher::aes_256_wrap()),
+        16 => Ok(super::fetched_cipher!(
+            "AES-128-WRAP",
+            Cipher::aes_128_wrap()
+        )),
+        24 => Ok(super::fetched_cipher!(
+            "AES-192-WRAP",
+            Cipher::aes_192_wrap()
+        )),
+        32 => Ok(super::fetched_cipher!(
+            "AES-256-WRAP",
+            Cipher::aes_256_wrap()
+        )),
         n => Err(CryptoError::KeyLength(n)),
     }
 }

@@ -24,6 +24,25 @@
 //! certificate check is an argument. No function panics on its input; misuse and failures come
 //! back as [`CryptoError`].
 
+/// An OpenSSL cipher fetched from its provider once per process (`EVP_CIPHER_fetch`), as a
+/// `&'static CipherRef`. OpenSSL 3 looks a legacy `EVP_aes_*()` cipher up again on every
+/// `EVP_CipherInit_ex` (a name lookup under locks, about half of a short AES operation); a
+/// fetched one skips that. Falls back to the legacy object if the fetch fails.
+macro_rules! fetched_cipher {
+    ($name:literal, $legacy:expr) => {{
+        static FETCHED: std::sync::OnceLock<Option<openssl::cipher::Cipher>> =
+            std::sync::OnceLock::new();
+        match FETCHED.get_or_init(|| openssl::cipher::Cipher::fetch(None, $name, None).ok()) {
+            Some(c) => {
+                let c: &'static openssl::cipher::CipherRef = c;
+                c
+            }
+            None => $legacy,
+        }
+    }};
+}
+pub(crate) use fetched_cipher;
+
 pub mod aes;
 pub mod cbc;
 pub mod ccm;
