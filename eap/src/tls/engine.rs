@@ -161,50 +161,67 @@ impl OpensslEngine {
         }
     }
 
-    /// MSK, EMSK and Session-Id of the completed handshake: RFC 5216 §2.3 for TLS 1.2, RFC 9190
-    /// §2.3 for TLS 1.3.
+    /// MSK, EMSK and Session-Id of the completed handshake.
     pub(crate) fn export_keys(&self) -> Result<TlsKeys, TlsError> {
         let ssl = self.stream.ssl();
-        let version = self.version()?;
-        let mut key_material = Zeroizing::new([0u8; 128]);
-        let mut session_id = Vec::with_capacity(65);
-        session_id.push(EAP_TYPE_TLS);
-        match version {
-            TlsVersion::Tls12 => {
-                // Without a context, the RFC 5705 exporter is exactly
-                // PRF(master_secret, label, client.random ‖ server.random).
-                ssl.export_keying_material(&mut key_material[..], LABEL_TLS12, None)
-                    .map_err(|e| TlsError::KeyExport(e.to_string()))?;
-                let mut random = [0u8; 32];
-                if ssl.client_random(&mut random) != 32 {
-                    return Err(TlsError::KeyExport("client.random unavailable".into()));
+        eap_tls_keys(
+            self.version()?,
+            &mut |label, context, out| {
+                ssl.export_keying_material(out, label, context)
+                    .map_err(|e| TlsError::KeyExport(e.to_string()))
+            },
+            || {
+                let (mut c, mut s) = ([0u8; 32], [0u8; 32]);
+                if ssl.client_random(&mut c) != 32 || ssl.server_random(&mut s) != 32 {
+                    return Err(TlsError::KeyExport("hello randoms unavailable".into()));
                 }
-                session_id.extend_from_slice(&random);
-                if ssl.server_random(&mut random) != 32 {
-                    return Err(TlsError::KeyExport("server.random unavailable".into()));
-                }
-                session_id.extend_from_slice(&random);
-            }
-            TlsVersion::Tls13 => {
-                ssl.export_keying_material(
-                    &mut key_material[..],
-                    LABEL_KEY_MATERIAL,
-                    Some(&[EAP_TYPE_TLS]),
-                )
-                .map_err(|e| TlsError::KeyExport(e.to_string()))?;
-                let mut method_id = [0u8; 64];
-                ssl.export_keying_material(&mut method_id, LABEL_METHOD_ID, Some(&[EAP_TYPE_TLS]))
-                    .map_err(|e| TlsError::KeyExport(e.to_string()))?;
-                session_id.extend_from_slice(&method_id);
-            }
-        }
-        Ok(TlsKeys {
-            version,
-            msk: SecretBytes::from_slice(&key_material[..64]),
-            emsk: SecretBytes::from_slice(&key_material[64..]),
-            session_id,
-        })
+                Ok((c, s))
+            },
+        )
     }
+}
+
+/// An engine's keying material exporter: `(label, context, output)`.
+pub(crate) type Exporter<'a> =
+    dyn FnMut(&str, Option<&[u8]>, &mut [u8]) -> Result<(), TlsError> + 'a;
+
+/// MSK, EMSK and Session-Id of a completed handshake, from the engine's exporter (RFC 5705 /
+/// RFC 8446 §7.5) and, for TLS 1.2, its Hello randoms: RFC 5216 §2.3 for TLS 1.2, RFC 9190 §2.3
+/// for TLS 1.3.
+pub(crate) fn eap_tls_keys(
+    version: TlsVersion,
+    export: &mut Exporter<'_>,
+    hello_randoms: impl FnOnce() -> Result<([u8; 32], [u8; 32]), TlsError>,
+) -> Result<TlsKeys, TlsError> {
+    let mut key_material = Zeroizing::new([0u8; 128]);
+    let mut session_id = Vec::with_capacity(65);
+    session_id.push(EAP_TYPE_TLS);
+    match version {
+        TlsVersion::Tls12 => {
+            // Without a context, the RFC 5705 exporter is exactly
+            // PRF(master_secret, label, client.random ‖ server.random).
+            export(LABEL_TLS12, None, &mut key_material[..])?;
+            let (client, server) = hello_randoms()?;
+            session_id.extend_from_slice(&client);
+            session_id.extend_from_slice(&server);
+        }
+        TlsVersion::Tls13 => {
+            export(
+                LABEL_KEY_MATERIAL,
+                Some(&[EAP_TYPE_TLS]),
+                &mut key_material[..],
+            )?;
+            let mut method_id = [0u8; 64];
+            export(LABEL_METHOD_ID, Some(&[EAP_TYPE_TLS]), &mut method_id)?;
+            session_id.extend_from_slice(&method_id);
+        }
+    }
+    Ok(TlsKeys {
+        version,
+        msk: SecretBytes::from_slice(&key_material[..64]),
+        emsk: SecretBytes::from_slice(&key_material[64..]),
+        session_id,
+    })
 }
 
 /// One session's TLS state machine.

@@ -6,7 +6,6 @@ use std::io::{self, Read, Write};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use kmp_api::session::SecretBytes;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::{ResolvesClientCert, Resumption};
 use rustls::pki_types::{CertificateDer, ServerName, TrustAnchor, UnixTime};
@@ -21,7 +20,7 @@ use rustls::{
 };
 use zeroize::Zeroizing;
 
-use super::engine::{EAP_TYPE_TLS, LABEL_KEY_MATERIAL, LABEL_METHOD_ID, LABEL_TLS12, Progress};
+use super::engine::{Progress, eap_tls_keys};
 use super::provider::{self, OurSigningKey, SUPPORTED_ALGORITHMS};
 use super::{KeyLog, TlsConfig, TlsError, TlsKeys, TlsVersion, TlsVersions, names};
 
@@ -614,45 +613,19 @@ impl RustlsEngine {
 
     /// MSK, EMSK and Session-Id: RFC 5216 §2.3 for TLS 1.2, RFC 9190 §2.3 for TLS 1.3.
     pub(crate) fn export_keys(&self) -> Result<TlsKeys, TlsError> {
-        let version = self.version()?;
-        let export = |label: &str, context: Option<&[u8]>, out: &mut [u8]| {
-            self.conn
-                .export_keying_material(out, label.as_bytes(), context)
-                .map(|_| ())
-                .map_err(|e| TlsError::KeyExport(e.to_string()))
-        };
-        let mut key_material = Zeroizing::new([0u8; 128]);
-        let mut session_id = Vec::with_capacity(65);
-        session_id.push(EAP_TYPE_TLS);
-        match version {
-            TlsVersion::Tls12 => {
-                // Without a context, the RFC 5705 exporter is exactly
-                // PRF(master_secret, label, client.random ‖ server.random).
-                export(LABEL_TLS12, None, &mut key_material[..])?;
-                let (Some(c), Some(s)) = (self.client_hello.random, self.server_hello.random)
-                else {
-                    return Err(TlsError::KeyExport("hello randoms unavailable".into()));
-                };
-                session_id.extend_from_slice(&c);
-                session_id.extend_from_slice(&s);
-            }
-            TlsVersion::Tls13 => {
-                export(
-                    LABEL_KEY_MATERIAL,
-                    Some(&[EAP_TYPE_TLS]),
-                    &mut key_material[..],
-                )?;
-                let mut method_id = [0u8; 64];
-                export(LABEL_METHOD_ID, Some(&[EAP_TYPE_TLS]), &mut method_id)?;
-                session_id.extend_from_slice(&method_id);
-            }
-        }
-        Ok(TlsKeys {
-            version,
-            msk: SecretBytes::from_slice(&key_material[..64]),
-            emsk: SecretBytes::from_slice(&key_material[64..]),
-            session_id,
-        })
+        eap_tls_keys(
+            self.version()?,
+            &mut |label, context, out| {
+                self.conn
+                    .export_keying_material(out, label.as_bytes(), context)
+                    .map(|_| ())
+                    .map_err(|e| TlsError::KeyExport(e.to_string()))
+            },
+            || match (self.client_hello.random, self.server_hello.random) {
+                (Some(c), Some(s)) => Ok((c, s)),
+                _ => Err(TlsError::KeyExport("hello randoms unavailable".into())),
+            },
+        )
     }
 }
 
