@@ -639,3 +639,81 @@ pub(crate) fn test_verifier(anchor: &CertificateDer<'_>) -> Arc<dyn ServerCertVe
         expected: None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A handshake record around `body`.
+    fn record(typ: u8, body: &[u8]) -> Vec<u8> {
+        let len = u16::try_from(body.len()).unwrap_or(u16::MAX).to_be_bytes();
+        let mut r = vec![typ, 3, 3, len[0], len[1]];
+        r.extend_from_slice(body);
+        r
+    }
+
+    /// A Hello of `hello_type` whose random is 0x00, 0x01, … 0x1f.
+    fn hello(hello_type: u8) -> Vec<u8> {
+        let mut h = vec![hello_type, 0, 0, 60, 3, 3];
+        h.extend(0u8..32);
+        h.extend_from_slice(&[0; 24]);
+        h
+    }
+
+    fn expected() -> [u8; 32] {
+        core::array::from_fn(|i| u8::try_from(i).unwrap_or(0))
+    }
+
+    #[test]
+    fn hello_random_in_one_record_or_many() {
+        let mut s = HelloScan::default();
+        s.push(&record(22, &hello(1)), 1);
+        assert_eq!(s.random, Some(expected()));
+
+        // The Hello cut into 7-octet records, fed an octet at a time.
+        let h = hello(2);
+        let stream: Vec<u8> = h.chunks(7).flat_map(|c| record(22, c)).collect();
+        let mut s = HelloScan::default();
+        for b in &stream {
+            s.push(core::slice::from_ref(b), 2);
+        }
+        assert_eq!(s.random, Some(expected()));
+    }
+
+    #[test]
+    fn hello_scan_refuses_what_is_not_a_hello() {
+        // Another handshake message first.
+        let mut s = HelloScan::default();
+        s.push(&record(22, &hello(2)), 1);
+        assert_eq!(s.random, None);
+        assert!(s.stopped);
+        // An alert before the Hello is complete.
+        let mut s = HelloScan::default();
+        s.push(&record(22, &hello(1)[..20]), 1);
+        s.push(&record(21, &[2, 40]), 1);
+        s.push(&record(22, &hello(1)[20..]), 1);
+        assert_eq!(s.random, None);
+        assert!(s.stopped);
+        // A flood of empty handshake records is consumed as it comes (rustls refuses them).
+        let mut s = HelloScan::default();
+        for _ in 0..100_000 {
+            s.push(&record(22, &[]), 1);
+        }
+        assert!(s.raw.is_empty() && s.handshake.is_empty() && s.random.is_none());
+        // A record longer than the limit stops the scan and frees what it held.
+        let mut s = HelloScan::default();
+        s.push(&[22, 3, 3, 0xff, 0xff], 1);
+        for _ in 0..16 {
+            s.push(&[0u8; 4096], 1);
+        }
+        assert!(s.stopped);
+        assert!(s.raw.is_empty() && s.handshake.is_empty() && s.random.is_none());
+        // Truncated input leaves it waiting, then completes.
+        let mut s = HelloScan::default();
+        let r = record(22, &hello(1));
+        s.push(&r[..3], 1);
+        assert_eq!(s.random, None);
+        s.push(&r[3..], 1);
+        assert_eq!(s.random, Some(expected()));
+    }
+}
