@@ -3,9 +3,12 @@
 //! under `unshare -n`, in a fresh network namespace set up by a shell snippet, so the daemons'
 //! sockets, TUN and veth devices touch nothing outside and tests run in parallel. The re-run
 //! is in its own process group, killed as a whole when the time limit passes; its output is
-//! printed; a missing privilege is reported as such.
+//! printed; a missing privilege is reported as such. [`freeradius`] runs FreeRADIUS with a
+//! private configuration inside such a test.
 
 #![forbid(unsafe_code)]
+
+pub mod freeradius;
 
 use std::io::Read;
 use std::os::unix::process::CommandExt;
