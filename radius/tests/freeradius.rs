@@ -14,19 +14,18 @@
 //! network namespace that has only `lo`, so FreeRADIUS's wildcard listeners touch nothing
 //! outside and tests run in parallel. Its configuration is a private copy of
 //! `/etc/freeradius/3.0` with our `eap` module file, `clients.conf` and users; it runs as
-//! `freeradius -X -d <dir>` and is killed when its guard drops (also on a panic); the outer
-//! test kills the whole process group when its time limit passes. Root (or CAP_SYS_ADMIN +
-//! CAP_NET_ADMIN) is needed: without it the tests fail and say so.
+//! `freeradius -X -d <dir>` (netns-test's `freeradius`) and is killed when its guard drops
+//! (also on a panic); the outer test kills the whole process group when its time limit passes.
+//! Root (or CAP_SYS_ADMIN + CAP_NET_ADMIN) is needed: without it the tests fail and say so.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::{SocketAddr, UdpSocket};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kmp_api::crypto::SecretBytes;
 use kmp_api::crypto::hmac::md5_parts;
+use netns_test::freeradius::{self, FreeRadius};
 use radius::udp::UdpClient;
 use radius::{AccessRequest, ClientConfig, Reply, ServerConfig};
 
@@ -54,126 +53,47 @@ fn in_netns(name: &str, body: impl FnOnce()) {
     netns_test::run_isolated(name, &iso, body);
 }
 
-/// One `freeradius -X` in the current namespace with a private configuration; killed on drop.
-struct FreeRadius {
-    dir: PathBuf,
-    child: Child,
-}
-
-impl FreeRadius {
-    fn start(name: &str) -> FreeRadius {
-        let system = Path::new("/etc/freeradius/3.0");
-        assert!(
-            system.join("radiusd.conf").exists() && Path::new("/usr/sbin/freeradius").exists(),
-            "FreeRADIUS is not installed (scripts/test.sh installs it)"
-        );
-        let dir = std::env::temp_dir().join(format!("radius-fr-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let raddb = dir.join("raddb");
-        // cp -a keeps the symlinks of mods-enabled/ and sites-enabled/ and the ownership.
-        let ok = Command::new("cp")
-            .arg("-a")
-            .arg(system)
-            .arg(&raddb)
-            .status()
-            .unwrap();
-        assert!(ok.success(), "copying {system:?} failed");
-
-        // No proxy listener on random ports.
-        let conf = raddb.join("radiusd.conf");
-        let text = std::fs::read_to_string(&conf).unwrap();
-        let text = text
-            .lines()
-            .map(|l| {
-                if l.starts_with("proxy_requests") {
-                    "proxy_requests = no"
-                } else {
-                    l
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("\n");
-        std::fs::write(&conf, text).unwrap();
-
+/// One `freeradius -X` in the current namespace with a private configuration (netns-test);
+/// killed on drop.
+fn start_freeradius(name: &str) -> FreeRadius {
+    assert!(
+        freeradius::installed(),
+        "FreeRADIUS is not installed (scripts/test.sh installs it)"
+    );
+    freeradius::Config::new(freeradius::work_dir("radius-fr", name))
         // Only EAP-MD5.
-        let eap = raddb.join("mods-enabled/eap");
-        std::fs::remove_file(&eap).unwrap();
-        std::fs::write(
-            &eap,
-            "eap {\n\tdefault_eap_type = md5\n\ttimer_expire = 60\n\tignore_unknown_eap_types = no\n\
-             \tcisco_accounting_username_bug = no\n\tmax_sessions = 64\n\tmd5 {\n\t}\n}\n",
+        .file(
+            "mods-enabled/eap",
+            "eap {\n\tdefault_eap_type = md5\n\ttimer_expire = 60\n\
+             \tignore_unknown_eap_types = no\n\tcisco_accounting_username_bug = no\n\
+             \tmax_sessions = 64\n\tmd5 {\n\t}\n}\n",
         )
-        .unwrap();
-
         // Our client, Message-Authenticator required on every request.
-        std::fs::write(
-            raddb.join("clients.conf"),
+        .file(
+            "clients.conf",
             format!(
                 "client loopback {{\n\tipaddr = 127.0.0.1\n\tsecret = {}\n\
                  \trequire_message_authenticator = yes\n}}\n",
                 std::str::from_utf8(SECRET).unwrap()
             ),
         )
-        .unwrap();
-
         // The user, with fixed MS-MPPE keys, a Class and a Session-Timeout in the reply.
-        let users = raddb.join("mods-config/files/authorize");
-        let mut text = std::fs::read_to_string(&users).unwrap();
-        text.push_str(&format!(
-            "\n{USER}\tCleartext-Password := \"{PASSWORD}\"\n\
-             \tMS-MPPE-Recv-Key = 0x{},\n\tMS-MPPE-Send-Key = 0x{},\n\
-             \tClass = 0x{},\n\tSession-Timeout = 3600\n",
-            hex::encode(recv_key()),
-            hex::encode(send_key()),
-            hex::encode(b"class-1"),
-        ));
-        std::fs::write(&users, text).unwrap();
-
-        let child = Command::new("/usr/sbin/freeradius")
-            .arg("-X")
-            .arg("-d")
-            .arg(&raddb)
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(dir.join("radiusd.log")).unwrap())
-            .stderr(std::fs::File::create(dir.join("stderr.log")).unwrap())
-            .spawn()
-            .expect("cannot run freeradius");
-        let mut fr = FreeRadius { dir, child };
-        let started = Instant::now();
-        while !fr.log().contains("Ready to process requests") {
-            if let Some(status) = fr.child.try_wait().unwrap() {
-                panic!("freeradius exited ({status}); log:\n{}", fr.log());
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(15),
-                "freeradius not ready; log:\n{}",
-                fr.log()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        fr
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("radiusd.log")).unwrap_or_default()
-    }
-
-    fn addr() -> SocketAddr {
-        "127.0.0.1:1812".parse().unwrap()
-    }
+        .append(
+            "mods-config/files/authorize",
+            format!(
+                "\n{USER}\tCleartext-Password := \"{PASSWORD}\"\n\
+                 \tMS-MPPE-Recv-Key = 0x{},\n\tMS-MPPE-Send-Key = 0x{},\n\
+                 \tClass = 0x{},\n\tSession-Timeout = 3600\n",
+                hex::encode(recv_key()),
+                hex::encode(send_key()),
+                hex::encode(b"class-1"),
+            ),
+        )
+        .start()
 }
 
-impl Drop for FreeRadius {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            println!("freeradius log:\n{}", self.log());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
+fn freeradius_addr() -> SocketAddr {
+    "127.0.0.1:1812".parse().unwrap()
 }
 
 fn server(addr: SocketAddr) -> ServerConfig {
@@ -251,8 +171,8 @@ fn eap_md5(udp: &mut UdpClient, password: &str) -> Reply {
 #[test]
 fn eap_md5_accept_with_mppe_keys() {
     in_netns("eap_md5_accept_with_mppe_keys", || {
-        let fr = FreeRadius::start("accept");
-        let mut udp = client(vec![server(FreeRadius::addr())], 300);
+        let fr = start_freeradius("accept");
+        let mut udp = client(vec![server(freeradius_addr())], 300);
         let reply = eap_md5(&mut udp, PASSWORD);
         let Reply::Accept(acc) = reply else {
             panic!("expected Access-Accept, got {reply:?}\n{}", fr.log());
@@ -283,10 +203,10 @@ fn eap_md5_accept_with_mppe_keys() {
 #[test]
 fn eap_md5_wrong_password_is_rejected() {
     in_netns("eap_md5_wrong_password_is_rejected", || {
-        let fr = FreeRadius::start("reject");
+        let fr = start_freeradius("reject");
         // FreeRADIUS holds an Access-Reject back for `reject_delay` (1 s by default) and
         // discards our retransmissions meanwhile: wait longer than that.
-        let mut udp = client(vec![server(FreeRadius::addr())], 2000);
+        let mut udp = client(vec![server(freeradius_addr())], 2000);
         let reply = eap_md5(&mut udp, "not-the-password");
         let Reply::Reject(rej) = reply else {
             panic!("expected Access-Reject, got {reply:?}\n{}", fr.log());
@@ -300,12 +220,12 @@ fn eap_md5_wrong_password_is_rejected() {
 #[test]
 fn failover_from_a_silent_server_to_freeradius() {
     in_netns("failover_from_a_silent_server_to_freeradius", || {
-        let _fr = FreeRadius::start("failover");
+        let _fr = start_freeradius("failover");
         let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
         let mut udp = client(
             vec![
                 server(silent.local_addr().unwrap()),
-                server(FreeRadius::addr()),
+                server(freeradius_addr()),
             ],
             300,
         );
@@ -324,10 +244,10 @@ fn failover_from_a_silent_server_to_freeradius() {
 #[test]
 fn wrong_secret_gets_no_reply() {
     in_netns("wrong_secret_gets_no_reply", || {
-        let fr = FreeRadius::start("secret");
+        let fr = start_freeradius("secret");
         let mut config = ClientConfig::new(
             vec![ServerConfig {
-                addr: FreeRadius::addr(),
+                addr: freeradius_addr(),
                 secret: SecretBytes::from_slice(b"not-the-secret"),
             }],
             b"kmp-radius-test",
