@@ -722,147 +722,79 @@ mod hostapd {
 
 mod freeradius {
     use std::net::UdpSocket;
-    use std::path::{Path, PathBuf};
-    use std::process::{Child, Command, Stdio};
-    use std::time::Duration as StdDuration;
 
     use eap::authenticator::PassThroughOutcome;
     use eap::peer::{PeerFailure, PeerOutcome};
+    use netns_test::freeradius;
 
     use super::hostapd::drive;
     use super::{PASSWORD, PWD, USER};
 
     const SECRET: &[u8] = b"eap-pwd-freeradius-interop";
-    const SYSTEM: &str = "/etc/freeradius/3.0";
 
-    /// `freeradius -X` with a private copy of the system configuration: one site listening on
-    /// 127.0.0.1 on a free port (no other listener), an `eap` module with only EAP-pwd (group
-    /// 19) whose passwords come from a listener-less virtual server with `files`; killed on
-    /// drop.
+    /// `freeradius -X` (netns-test) with a private copy of the system configuration: one site
+    /// listening on 127.0.0.1 on a free port (no other listener), an `eap` module with only
+    /// EAP-pwd (group 19) whose passwords come from a listener-less virtual server with
+    /// `files`; killed on drop.
     struct FreeRadius {
-        dir: PathBuf,
-        child: Child,
+        daemon: freeradius::FreeRadius,
         port: u16,
-    }
-
-    impl Drop for FreeRadius {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
     }
 
     impl FreeRadius {
         fn start(name: &str, fragment_size: usize, server_id: &str) -> Option<FreeRadius> {
-            if !Path::new(SYSTEM).join("radiusd.conf").exists()
-                || !Path::new("/usr/sbin/freeradius").exists()
-            {
+            if !freeradius::installed() {
                 eprintln!("FreeRADIUS not installed; skipped");
                 return None;
             }
-            // Not a 0700 temporary directory: freeradius drops to its own user.
-            let dir =
-                std::env::temp_dir().join(format!("eap-pwd-fr-{}-{name}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).unwrap();
-            let raddb = dir.join("raddb");
-            let ok = Command::new("cp")
-                .arg("-a")
-                .arg(SYSTEM)
-                .arg(&raddb)
-                .status()
-                .unwrap();
-            assert!(ok.success(), "copying {SYSTEM} failed");
-            let conf = raddb.join("radiusd.conf");
-            let text = std::fs::read_to_string(&conf).unwrap();
-            let text: Vec<&str> = text
-                .lines()
-                .map(|l| {
-                    if l.starts_with("proxy_requests") {
-                        "proxy_requests = no"
-                    } else {
-                        l
-                    }
-                })
-                .collect();
-            std::fs::write(&conf, text.join("\n")).unwrap();
             let port = UdpSocket::bind("127.0.0.1:0")
                 .unwrap()
                 .local_addr()
                 .unwrap()
                 .port();
-            for entry in std::fs::read_dir(raddb.join("sites-enabled")).unwrap() {
-                std::fs::remove_file(entry.unwrap().path()).unwrap();
-            }
-            std::fs::write(
-                raddb.join("sites-enabled/pwd-test"),
-                format!(
-                    "server pwd-test {{\n\tlisten {{\n\t\ttype = auth\n\t\tipaddr = 127.0.0.1\n\
-                     \t\tport = {port}\n\t}}\n\tauthorize {{\n\t\teap {{\n\t\t\tok = return\n\
-                     \t\t}}\n\t}}\n\tauthenticate {{\n\t\teap\n\t}}\n}}\n\
-                     server pwd-inner {{\n\tauthorize {{\n\t\tfiles\n\t}}\n\
-                     \tauthenticate {{\n\t}}\n}}\n"
-                ),
-            )
-            .unwrap();
-            let eap = raddb.join("mods-enabled/eap");
-            std::fs::remove_file(&eap).unwrap();
-            std::fs::write(
-                &eap,
-                format!(
-                    "eap {{\n\tdefault_eap_type = pwd\n\ttimer_expire = 60\n\
-                     \tignore_unknown_eap_types = no\n\tcisco_accounting_username_bug = no\n\
-                     \tmax_sessions = 64\n\tpwd {{\n\t\tgroup = 19\n\
-                     \t\tserver_id = {server_id}\n\t\tfragment_size = {fragment_size}\n\
-                     \t\tvirtual_server = \"pwd-inner\"\n\t}}\n}}\n"
-                ),
-            )
-            .unwrap();
-            std::fs::write(
-                raddb.join("clients.conf"),
-                format!(
-                    "client loopback {{\n\tipaddr = 127.0.0.1\n\tsecret = {}\n}}\n",
-                    String::from_utf8_lossy(SECRET)
-                ),
-            )
-            .unwrap();
-            let users = raddb.join("mods-config/files/authorize");
-            std::fs::write(
-                &users,
-                format!(
-                    "\"{}\"\tCleartext-Password := \"{}\"\n",
-                    String::from_utf8_lossy(USER),
-                    String::from_utf8_lossy(PASSWORD)
-                ),
-            )
-            .unwrap();
-            let child = Command::new("/usr/sbin/freeradius")
-                .arg("-X")
-                .arg("-d")
-                .arg(&raddb)
-                .stdin(Stdio::null())
-                .stdout(std::fs::File::create(dir.join("radiusd.log")).unwrap())
-                .stderr(std::fs::File::create(dir.join("stderr.log")).unwrap())
-                .spawn()
-                .expect("cannot run freeradius");
-            let mut fr = FreeRadius { dir, child, port };
-            for _ in 0..300 {
-                if fr.log().contains("Ready to process requests") {
-                    return Some(fr);
-                }
-                if let Some(status) = fr.child.try_wait().unwrap() {
-                    panic!("freeradius exited ({status}); log:\n{}", fr.log());
-                }
-                std::thread::sleep(StdDuration::from_millis(50));
-            }
-            panic!("freeradius not ready; log:\n{}", fr.log());
+            let daemon = freeradius::Config::new(freeradius::work_dir("eap-pwd-fr", name))
+                .clear_sites_enabled()
+                .file(
+                    "sites-enabled/pwd-test",
+                    format!(
+                        "server pwd-test {{\n\tlisten {{\n\t\ttype = auth\n\t\tipaddr = 127.0.0.1\n\
+                         \t\tport = {port}\n\t}}\n\tauthorize {{\n\t\teap {{\n\t\t\tok = return\n\
+                         \t\t}}\n\t}}\n\tauthenticate {{\n\t\teap\n\t}}\n}}\n\
+                         server pwd-inner {{\n\tauthorize {{\n\t\tfiles\n\t}}\n\
+                         \tauthenticate {{\n\t}}\n}}\n"
+                    ),
+                )
+                .file(
+                    "mods-enabled/eap",
+                    format!(
+                        "eap {{\n\tdefault_eap_type = pwd\n\ttimer_expire = 60\n\
+                         \tignore_unknown_eap_types = no\n\tcisco_accounting_username_bug = no\n\
+                         \tmax_sessions = 64\n\tpwd {{\n\t\tgroup = 19\n\
+                         \t\tserver_id = {server_id}\n\t\tfragment_size = {fragment_size}\n\
+                         \t\tvirtual_server = \"pwd-inner\"\n\t}}\n}}\n"
+                    ),
+                )
+                .file(
+                    "clients.conf",
+                    format!(
+                        "client loopback {{\n\tipaddr = 127.0.0.1\n\tsecret = {}\n}}\n",
+                        String::from_utf8_lossy(SECRET)
+                    ),
+                )
+                .file(
+                    "mods-config/files/authorize",
+                    format!(
+                        "\"{}\"\tCleartext-Password := \"{}\"\n",
+                        String::from_utf8_lossy(USER),
+                        String::from_utf8_lossy(PASSWORD)
+                    ),
+                )
+                .start();
+            Some(FreeRadius { daemon, port })
         }
 
         fn log(&self) -> String {
-            let mut s = std::fs::read_to_string(self.dir.join("radiusd.log")).unwrap_or_default();
-            s.push_str(&std::fs::read_to_string(self.dir.join("stderr.log")).unwrap_or_default());
-            s
+            self.daemon.log()
         }
     }
 
