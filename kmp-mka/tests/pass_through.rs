@@ -41,11 +41,12 @@ use std::time::Duration;
 use kmp_api::session::{FailureReason, Outcome};
 use kmp_mka::handshake::{PaeRole, PmkCache};
 use kmp_mka::pae::{PaeConfig, PaeFactory, RadiusBackend};
+use netns_test::freeradius;
 use support::{BR, NODE, Side, both, check_joined, join};
 
 const INNER: &str = "KMP_MKA_PASS_THROUGH_INNER";
 const SECRET: &str = "kmp-pass-through-secret";
-const FREERADIUS: &str = "/usr/sbin/freeradius";
+const FREERADIUS: &str = freeradius::PROGRAM;
 const HOSTAPD: &str = "/usr/sbin/hostapd";
 const PWD_USER: &str = "pwd-node";
 const PWD_PASSWORD: &str = "dragonfly-password";
@@ -84,127 +85,56 @@ fn work_dir(name: &str) -> PathBuf {
 
 // ---- FreeRADIUS ----
 
-/// `freeradius -X` with a private copy of the system configuration: one site on
+/// `freeradius -X` (netns-test) with a private copy of the system configuration: one site on
 /// 127.0.0.1:1812, an `eap` module with EAP-TLS (our test CA and server certificate, TLS 1.2
 /// up to `tls_max`) and EAP-pwd (group 19, passwords from a listener-less virtual server with
 /// `files`), our client with `require_message_authenticator = yes`, no reject delay; killed
-/// on drop.
-struct FreeRadius {
-    dir: PathBuf,
-    child: Child,
-}
-
-impl Drop for FreeRadius {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            println!("freeradius log:\n{}", self.log());
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+/// (and `dir` removed) on drop.
+struct FreeRadius;
 
 impl FreeRadius {
     const ADDR: &str = "127.0.0.1:1812";
 
-    fn start(dir: &Path, tls_max: &str) -> FreeRadius {
-        let raddb = dir.join("raddb");
-        let ok = Command::new("cp")
-            .arg("-a")
-            .arg("/etc/freeradius/3.0")
-            .arg(&raddb)
-            .status()
-            .unwrap();
-        assert!(ok.success(), "copying /etc/freeradius/3.0 failed");
-        let conf = raddb.join("radiusd.conf");
-        let text = std::fs::read_to_string(&conf).unwrap();
-        let text: Vec<&str> = text
-            .lines()
-            .map(|l| {
-                if l.starts_with("proxy_requests") {
-                    "proxy_requests = no"
-                } else if l.trim_start().starts_with("reject_delay =") {
-                    "\treject_delay = 0"
-                } else {
-                    l
-                }
-            })
-            .collect();
-        std::fs::write(&conf, text.join("\n")).unwrap();
-        for entry in std::fs::read_dir(raddb.join("sites-enabled")).unwrap() {
-            std::fs::remove_file(entry.unwrap().path()).unwrap();
-        }
-        std::fs::write(
-            raddb.join("sites-enabled/kmp-test"),
-            "server kmp-test {\n\tlisten {\n\t\ttype = auth\n\t\tipaddr = 127.0.0.1\n\
-             \t\tport = 1812\n\t}\n\tauthorize {\n\t\teap {\n\t\t\tok = return\n\t\t}\n\t}\n\
-             \tauthenticate {\n\t\teap\n\t}\n}\n\
-             server pwd-inner {\n\tauthorize {\n\t\tfiles\n\t}\n\tauthenticate {\n\t}\n}\n",
-        )
-        .unwrap();
-        let eap = raddb.join("mods-enabled/eap");
-        std::fs::remove_file(&eap).unwrap();
+    fn start(dir: &Path, tls_max: &str) -> freeradius::FreeRadius {
         let d = dir.display();
-        std::fs::write(
-            &eap,
-            format!(
-                "eap {{\n\tdefault_eap_type = tls\n\ttimer_expire = 60\n\
-                 \tignore_unknown_eap_types = no\n\tcisco_accounting_username_bug = no\n\
-                 \tmax_sessions = 64\n\
-                 \ttls-config tls-common {{\n\t\tprivate_key_file = {d}/server.key\n\
-                 \t\tcertificate_file = {d}/server.pem\n\t\tca_file = {d}/ca.pem\n\
-                 \t\tcipher_list = \"DEFAULT\"\n\t\tecdh_curve = \"prime256v1\"\n\
-                 \t\ttls_min_version = \"1.2\"\n\t\ttls_max_version = \"{tls_max}\"\n\
-                 \t\tcache {{\n\t\t\tenable = no\n\t\t}}\n\t\tverify {{\n\t\t}}\n\t}}\n\
-                 \ttls {{\n\t\ttls = tls-common\n\t}}\n\
-                 \tpwd {{\n\t\tgroup = 19\n\t\tserver_id = freeradius.example\n\
-                 \t\tfragment_size = 1020\n\t\tvirtual_server = \"pwd-inner\"\n\t}}\n}}\n"
-            ),
-        )
-        .unwrap();
-        std::fs::write(
-            raddb.join("clients.conf"),
-            format!(
-                "client loopback {{\n\tipaddr = 127.0.0.1\n\tsecret = {SECRET}\n\
-                 \trequire_message_authenticator = yes\n}}\n"
-            ),
-        )
-        .unwrap();
-        std::fs::write(
-            raddb.join("mods-config/files/authorize"),
-            format!("\"{PWD_USER}\"\tCleartext-Password := \"{PWD_PASSWORD}\"\n"),
-        )
-        .unwrap();
-        let child = Command::new(FREERADIUS)
-            .arg("-X")
-            .arg("-d")
-            .arg(&raddb)
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(dir.join("radiusd.log")).unwrap())
-            .stderr(std::fs::File::create(dir.join("stderr.log")).unwrap())
-            .spawn()
-            .expect("cannot run freeradius");
-        let mut fr = FreeRadius {
-            dir: dir.to_path_buf(),
-            child,
-        };
-        for _ in 0..300 {
-            if fr.log().contains("Ready to process requests") {
-                return fr;
-            }
-            if let Some(status) = fr.child.try_wait().unwrap() {
-                panic!("freeradius exited ({status}); log:\n{}", fr.log());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("freeradius not ready; log:\n{}", fr.log());
-    }
-
-    fn log(&self) -> String {
-        let mut s = std::fs::read_to_string(self.dir.join("radiusd.log")).unwrap_or_default();
-        s.push_str(&std::fs::read_to_string(self.dir.join("stderr.log")).unwrap_or_default());
-        s
+        freeradius::Config::new(dir)
+            .radiusd_line("reject_delay =", "\treject_delay = 0")
+            .clear_sites_enabled()
+            .file(
+                "sites-enabled/kmp-test",
+                "server kmp-test {\n\tlisten {\n\t\ttype = auth\n\t\tipaddr = 127.0.0.1\n\
+                 \t\tport = 1812\n\t}\n\tauthorize {\n\t\teap {\n\t\t\tok = return\n\t\t}\n\t}\n\
+                 \tauthenticate {\n\t\teap\n\t}\n}\n\
+                 server pwd-inner {\n\tauthorize {\n\t\tfiles\n\t}\n\tauthenticate {\n\t}\n}\n",
+            )
+            .file(
+                "mods-enabled/eap",
+                format!(
+                    "eap {{\n\tdefault_eap_type = tls\n\ttimer_expire = 60\n\
+                     \tignore_unknown_eap_types = no\n\tcisco_accounting_username_bug = no\n\
+                     \tmax_sessions = 64\n\
+                     \ttls-config tls-common {{\n\t\tprivate_key_file = {d}/server.key\n\
+                     \t\tcertificate_file = {d}/server.pem\n\t\tca_file = {d}/ca.pem\n\
+                     \t\tcipher_list = \"DEFAULT\"\n\t\tecdh_curve = \"prime256v1\"\n\
+                     \t\ttls_min_version = \"1.2\"\n\t\ttls_max_version = \"{tls_max}\"\n\
+                     \t\tcache {{\n\t\t\tenable = no\n\t\t}}\n\t\tverify {{\n\t\t}}\n\t}}\n\
+                     \ttls {{\n\t\ttls = tls-common\n\t}}\n\
+                     \tpwd {{\n\t\tgroup = 19\n\t\tserver_id = freeradius.example\n\
+                     \t\tfragment_size = 1020\n\t\tvirtual_server = \"pwd-inner\"\n\t}}\n}}\n"
+                ),
+            )
+            .file(
+                "clients.conf",
+                format!(
+                    "client loopback {{\n\tipaddr = 127.0.0.1\n\tsecret = {SECRET}\n\
+                     \trequire_message_authenticator = yes\n}}\n"
+                ),
+            )
+            .file(
+                "mods-config/files/authorize",
+                format!("\"{PWD_USER}\"\tCleartext-Password := \"{PWD_PASSWORD}\"\n"),
+            )
+            .start()
     }
 }
 
