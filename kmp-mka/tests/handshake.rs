@@ -4,14 +4,16 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use kmp_api::security::KeyIdentifier;
 use kmp_api::session::{
-    Action, FailureReason, KeyInstall, KeyScope, KmpFactory, KmpSession, Outcome, Role,
-    SecretBytes, SessionContext,
+    FailureReason, KeyScope, KmpFactory, KmpSession, Outcome, Role, SecretBytes, SessionContext,
 };
 use kmp_api::{Duration, ExtendedAddress, Instant, RngHandle};
 use kmp_mka::handshake::{Gtk, GtkSet, HandshakeConfig, HandshakeFactory, PaeRole, PmkCache};
 use proptest::prelude::*;
+use support::{Side, drain};
 
 const AUTH: ExtendedAddress = ExtendedAddress([2, 0, 0, 0, 0, 0, 0, 1]);
 const SUPP: ExtendedAddress = ExtendedAddress([2, 0, 0, 0, 0, 0, 0, 2]);
@@ -25,29 +27,6 @@ fn ctx(local: ExtendedAddress, peer: ExtendedAddress, role: Role, seed: u64) -> 
         now: Instant::ZERO,
         open_responder_sessions: 0,
     }
-}
-
-#[derive(Default)]
-struct Side {
-    installs: Vec<KeyInstall>,
-    outcomes: Vec<Outcome>,
-    sent: Vec<Vec<u8>>,
-}
-
-fn drain(s: &mut dyn KmpSession, side: &mut Side) -> Vec<Vec<u8>> {
-    let mut out = vec![];
-    while let Some(a) = s.poll_action() {
-        match a {
-            Action::Send(p) => {
-                side.sent.push(p.clone());
-                out.push(p);
-            }
-            Action::InstallKeys(k) => side.installs.push(k),
-            Action::Finished(o) => side.outcomes.push(o),
-            Action::RemoveKeys(_) => {}
-        }
-    }
-    out
 }
 
 struct Net {

@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -19,7 +21,7 @@ use kmp_api::session::{
     SessionContext,
 };
 use kmp_api::{Duration, ExtendedAddress, Instant, RngHandle};
-use kmp_mka::handshake::{GtkSet, HandshakeConfig, HandshakeFactory, PaeRole, PmkCache};
+use kmp_mka::handshake::{PaeRole, PmkCache};
 use kmp_mka::pae::{
     Backend, BackendAnswer, BackendKey, MethodProvider, MkaSettings, PaeConfig, PaeFactory,
     PskProvider, SakScope, StartFrame, TlsProvider,
@@ -29,6 +31,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
     PKCS_ECDSA_P256_SHA256, date_time_ymd,
 };
+use support::four_way;
 
 const BR: ExtendedAddress = ExtendedAddress([2, 0, 0, 0, 0, 0, 0, 1]);
 const NODE: ExtendedAddress = ExtendedAddress([2, 0, 0, 0, 0, 0, 0, 2]);
@@ -287,47 +290,6 @@ fn success_pmkid(side: &Side) -> Vec<u8> {
         }
         other => panic!("expected one success, got {other:?}"),
     }
-}
-
-/// The second half of the Wi-SUN join: the 4-way handshake (KMP ID 6) over the caches the EAP
-/// run filled, authenticator first. Returns the TK both sides installed.
-fn four_way(br_cache: &PmkCache, node_cache: &PmkCache) -> Vec<u8> {
-    let cfg = || HandshakeConfig::from_toml("retransmit_ms = 100").unwrap();
-    let (a6, _) = HandshakeFactory::pair(cfg(), br_cache.clone(), GtkSet::new()).unwrap();
-    let (s6, _) = HandshakeFactory::pair(cfg(), node_cache.clone(), GtkSet::new()).unwrap();
-    let mut a = a6
-        .new_initiator(ctx(BR, NODE, Role::Initiator, 11))
-        .unwrap();
-    let (mut asd, mut ssd) = (Side::default(), Side::default());
-    a.start(Instant::ZERO).unwrap();
-    let m1 = drain(a.as_mut(), &mut asd);
-    let mut s = s6
-        .new_responder(ctx(NODE, BR, Role::Responder, 12), &m1[0])
-        .unwrap();
-    let mut to_s = m1;
-    for _ in 0..4 {
-        let mut to_a = vec![];
-        for p in to_s.drain(..) {
-            s.handle_datagram(Instant::ZERO, &p).unwrap();
-            to_a.extend(drain(s.as_mut(), &mut ssd));
-        }
-        for p in to_a {
-            a.handle_datagram(Instant::ZERO, &p).unwrap();
-            to_s.extend(drain(a.as_mut(), &mut asd));
-        }
-    }
-    assert!(
-        matches!(asd.outcomes.as_slice(), [Outcome::Success(_)]),
-        "{asd:?}"
-    );
-    assert!(
-        matches!(ssd.outcomes.as_slice(), [Outcome::Success(_)]),
-        "{ssd:?}"
-    );
-    let ak = &asd.installs[0].link_keys[0];
-    let sk = &ssd.installs[0].link_keys[0];
-    assert_eq!(ak.key, sk.key, "both ends hold the same TK");
-    ak.key.expose().to_vec()
 }
 
 /// A full join: EAP, then the 4-way handshake with the PMK EAP produced.
