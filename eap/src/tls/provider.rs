@@ -222,29 +222,24 @@ const GCM_EXPLICIT_NONCE_LEN: usize = 8;
 /// The largest TLS plaintext record (RFC 8446 §5.1).
 const MAX_FRAGMENT_LEN: usize = 16_384;
 
-static TLS13_AES_128_GCM_SHA256: SupportedCipherSuite =
-    SupportedCipherSuite::Tls13(&Tls13CipherSuite {
-        common: CipherSuiteCommon {
-            suite: CipherSuite::TLS13_AES_128_GCM_SHA256,
-            hash_provider: &SHA256,
-            confidentiality_limit: 1 << 24,
-        },
-        hkdf_provider: &HkdfUsingHmac(&HMAC_SHA256),
-        aead_alg: &Gcm13(16),
-        quic: None,
-    });
+/// A TLS 1.3 AES-GCM suite: name, hash, HMAC (under HKDF), key length.
+macro_rules! tls13_gcm_suite {
+    ($name:ident, $hash:expr, $hmac:expr, $key_len:expr) => {
+        static $name: SupportedCipherSuite = SupportedCipherSuite::Tls13(&Tls13CipherSuite {
+            common: CipherSuiteCommon {
+                suite: CipherSuite::$name,
+                hash_provider: &$hash,
+                confidentiality_limit: 1 << 24,
+            },
+            hkdf_provider: &HkdfUsingHmac(&$hmac),
+            aead_alg: &Gcm13($key_len),
+            quic: None,
+        });
+    };
+}
 
-static TLS13_AES_256_GCM_SHA384: SupportedCipherSuite =
-    SupportedCipherSuite::Tls13(&Tls13CipherSuite {
-        common: CipherSuiteCommon {
-            suite: CipherSuite::TLS13_AES_256_GCM_SHA384,
-            hash_provider: &SHA384,
-            confidentiality_limit: 1 << 24,
-        },
-        hkdf_provider: &HkdfUsingHmac(&HMAC_SHA384),
-        aead_alg: &Gcm13(32),
-        quic: None,
-    });
+tls13_gcm_suite!(TLS13_AES_128_GCM_SHA256, SHA256, HMAC_SHA256, 16);
+tls13_gcm_suite!(TLS13_AES_256_GCM_SHA384, SHA384, HMAC_SHA384, 32);
 
 static TLS12_ECDSA_SCHEMES: &[SignatureScheme] = &[
     SignatureScheme::ED25519,
@@ -261,57 +256,51 @@ static TLS12_RSA_SCHEMES: &[SignatureScheme] = &[
     SignatureScheme::RSA_PKCS1_SHA256,
 ];
 
-static TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256: SupportedCipherSuite =
-    SupportedCipherSuite::Tls12(&Tls12CipherSuite {
-        common: CipherSuiteCommon {
-            suite: CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-            hash_provider: &SHA256,
-            confidentiality_limit: 1 << 24,
-        },
-        kx: KeyExchangeAlgorithm::ECDHE,
-        sign: TLS12_ECDSA_SCHEMES,
-        aead_alg: &Gcm12(16),
-        prf_provider: &PrfUsingHmac(&HMAC_SHA256),
-    });
+/// A TLS 1.2 ECDHE suite with AES-GCM: name, signature schemes, hash, HMAC, key length.
+macro_rules! tls12_gcm_suite {
+    ($name:ident, $schemes:expr, $hash:expr, $hmac:expr, $key_len:expr) => {
+        static $name: SupportedCipherSuite = SupportedCipherSuite::Tls12(&Tls12CipherSuite {
+            common: CipherSuiteCommon {
+                suite: CipherSuite::$name,
+                hash_provider: &$hash,
+                confidentiality_limit: 1 << 24,
+            },
+            kx: KeyExchangeAlgorithm::ECDHE,
+            sign: $schemes,
+            aead_alg: &Gcm12($key_len),
+            prf_provider: &PrfUsingHmac(&$hmac),
+        });
+    };
+}
 
-static TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384: SupportedCipherSuite =
-    SupportedCipherSuite::Tls12(&Tls12CipherSuite {
-        common: CipherSuiteCommon {
-            suite: CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-            hash_provider: &SHA384,
-            confidentiality_limit: 1 << 24,
-        },
-        kx: KeyExchangeAlgorithm::ECDHE,
-        sign: TLS12_ECDSA_SCHEMES,
-        aead_alg: &Gcm12(32),
-        prf_provider: &PrfUsingHmac(&HMAC_SHA384),
-    });
-
-static TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256: SupportedCipherSuite =
-    SupportedCipherSuite::Tls12(&Tls12CipherSuite {
-        common: CipherSuiteCommon {
-            suite: CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-            hash_provider: &SHA256,
-            confidentiality_limit: 1 << 24,
-        },
-        kx: KeyExchangeAlgorithm::ECDHE,
-        sign: TLS12_RSA_SCHEMES,
-        aead_alg: &Gcm12(16),
-        prf_provider: &PrfUsingHmac(&HMAC_SHA256),
-    });
-
-static TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384: SupportedCipherSuite =
-    SupportedCipherSuite::Tls12(&Tls12CipherSuite {
-        common: CipherSuiteCommon {
-            suite: CipherSuite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-            hash_provider: &SHA384,
-            confidentiality_limit: 1 << 24,
-        },
-        kx: KeyExchangeAlgorithm::ECDHE,
-        sign: TLS12_RSA_SCHEMES,
-        aead_alg: &Gcm12(32),
-        prf_provider: &PrfUsingHmac(&HMAC_SHA384),
-    });
+tls12_gcm_suite!(
+    TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+    TLS12_ECDSA_SCHEMES,
+    SHA256,
+    HMAC_SHA256,
+    16
+);
+tls12_gcm_suite!(
+    TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+    TLS12_ECDSA_SCHEMES,
+    SHA384,
+    HMAC_SHA384,
+    32
+);
+tls12_gcm_suite!(
+    TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    TLS12_RSA_SCHEMES,
+    SHA256,
+    HMAC_SHA256,
+    16
+);
+tls12_gcm_suite!(
+    TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+    TLS12_RSA_SCHEMES,
+    SHA384,
+    HMAC_SHA384,
+    32
+);
 
 fn traffic_secrets(key: AeadKey, iv: Iv) -> ConnectionTrafficSecrets {
     if key.as_ref().len() == 32 {
