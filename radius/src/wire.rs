@@ -893,6 +893,81 @@ pub fn decrypt_mppe_key(
     Ok(SecretBytes::from_slice(&p[1..=key_len]))
 }
 
+/// What an EAP server behind RADIUS decided about one Access-Request (RFC 3579 §2.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EapServerDecision<'a> {
+    /// Access-Challenge with this State.
+    Challenge {
+        /// The State attribute that names the conversation.
+        state: &'a [u8],
+    },
+    /// Access-Accept; with the 64-octet MSK, MS-MPPE-Recv-Key = MSK[0..32] and
+    /// MS-MPPE-Send-Key = MSK[32..64] (RFC 2548 §2.4, decision A1), salted with `salts`.
+    Accept {
+        /// The MSK, if the method derived one.
+        msk: Option<&'a [u8]>,
+        /// The salts of the Recv-Key and the Send-Key (unique per key and request).
+        salts: [[u8; 2]; 2],
+    },
+    /// Access-Reject.
+    Reject,
+}
+
+/// The signed reply of an EAP server behind RADIUS to `request`: the EAP packet (if any) as
+/// EAP-Message, State on a challenge, the MS-MPPE keys on an accept, a Message-Authenticator
+/// and the Response Authenticator (RFC 3579 §3, RFC 2865 §3). For test servers and tools.
+pub fn eap_server_reply(
+    request: &Repr,
+    secret: &[u8],
+    eap: Option<&[u8]>,
+    decision: EapServerDecision<'_>,
+) -> Result<Vec<u8>, WireError> {
+    let code = match decision {
+        EapServerDecision::Challenge { .. } => Code::AccessChallenge,
+        EapServerDecision::Accept { .. } => Code::AccessAccept,
+        EapServerDecision::Reject => Code::AccessReject,
+    };
+    let mut reply = Repr {
+        code,
+        identifier: request.identifier,
+        authenticator: request.authenticator,
+        attributes: Vec::new(),
+    };
+    if let Some(eap) = eap {
+        reply.push_eap_message(eap);
+    }
+    match decision {
+        EapServerDecision::Challenge { state } => {
+            reply.attributes.push(Attribute::State(state.to_vec()));
+        }
+        EapServerDecision::Accept {
+            msk: Some(msk),
+            salts,
+        } => {
+            let (recv, send) = msk.split_at(msk.len().min(32));
+            for (vendor_type, key, salt) in [
+                (MS_MPPE_RECV_KEY, recv, salts[0]),
+                (MS_MPPE_SEND_KEY, send, salts[1]),
+            ] {
+                let value = encrypt_mppe_key(key, salt, secret, &request.authenticator)?;
+                reply
+                    .attributes
+                    .push(Attribute::VendorSpecific(VendorSpecific::microsoft(
+                        vendor_type,
+                        &value,
+                    )));
+            }
+        }
+        EapServerDecision::Accept { msk: None, .. } | EapServerDecision::Reject => {}
+    }
+    reply.attributes.push(Attribute::MessageAuthenticator(
+        [0; MESSAGE_AUTHENTICATOR_LEN],
+    ));
+    let mut out = reply.to_bytes()?;
+    sign_response(&mut out, &request.authenticator, secret)?;
+    Ok(out)
+}
+
 /// Encrypts `key` as an MS-MPPE-Send-Key or -Recv-Key value (Salt ‖ String, RFC 2548 §2.4.2);
 /// the salt's high bit is set here. For test servers and tools.
 pub fn encrypt_mppe_key(
@@ -1216,6 +1291,61 @@ mod tests {
             verify_message_authenticator(&no_ma, &[0x42; 16], secret),
             Err(WireError::MissingMessageAuthenticator)
         );
+    }
+
+    #[test]
+    fn eap_server_replies_verify_as_the_client_checks_them() {
+        let secret = b"testing123";
+        let request = Repr {
+            code: Code::AccessRequest,
+            identifier: 9,
+            authenticator: [0x33; 16],
+            attributes: Vec::new(),
+        };
+        let msk: Vec<u8> = (0u8..64).collect();
+        let eap = [3u8, 7, 0, 4];
+        for (decision, code) in [
+            (
+                EapServerDecision::Challenge { state: b"st" },
+                Code::AccessChallenge,
+            ),
+            (
+                EapServerDecision::Accept {
+                    msk: Some(&msk),
+                    salts: [[1, 2], [3, 4]],
+                },
+                Code::AccessAccept,
+            ),
+            (EapServerDecision::Reject, Code::AccessReject),
+        ] {
+            let out = eap_server_reply(&request, secret, Some(&eap), decision).unwrap();
+            verify_response_authenticator(&out, &request.authenticator, secret).unwrap();
+            verify_message_authenticator(&out, &request.authenticator, secret).unwrap();
+            let reply = Repr::parse(&Packet::new_checked(&out[..]).unwrap()).unwrap();
+            assert_eq!((reply.code, reply.identifier), (code, 9));
+            assert_eq!(reply.eap_message().as_deref(), Some(&eap[..]));
+            assert_eq!(
+                reply.state(),
+                (code == Code::AccessChallenge).then_some(&b"st"[..])
+            );
+            let keys: Vec<Vec<u8>> = [MS_MPPE_RECV_KEY, MS_MPPE_SEND_KEY]
+                .iter()
+                .flat_map(|t| reply.microsoft_attributes(*t).collect::<Vec<_>>())
+                .map(|v| {
+                    decrypt_mppe_key(v, secret, &request.authenticator)
+                        .unwrap()
+                        .expose()
+                        .to_vec()
+                })
+                .collect();
+            if code == Code::AccessAccept {
+                assert_eq!(keys.concat(), msk, "Recv-Key ‖ Send-Key is the MSK");
+            } else {
+                assert!(keys.is_empty());
+            }
+            // Another secret: the client refuses it.
+            assert!(verify_response_authenticator(&out, &request.authenticator, b"x").is_err());
+        }
     }
 
     #[test]

@@ -22,9 +22,7 @@ use kmp_api::crypto::SecretBytes;
 use kmp_api::rng::RngHandle;
 use kmp_api::time::Instant;
 use radius::udp::UdpClient;
-use radius::wire::{
-    self, Attribute, Code, MS_MPPE_RECV_KEY, MS_MPPE_SEND_KEY, Packet, Repr, VendorSpecific,
-};
+use radius::wire::{self, Code, EapServerDecision, Packet, Repr};
 use radius::{AccessRequest, ClientConfig, Reply, ServerConfig};
 
 pub(crate) const USER: &[u8] = b"node-1@example";
@@ -147,47 +145,16 @@ pub(crate) fn serve_radius(
             }
         }
         round = round.wrapping_add(1);
-        let code = match &outcome {
-            None => Code::AccessChallenge,
-            Some(AuthOutcome::Success { .. }) => Code::AccessAccept,
-            Some(AuthOutcome::Failure(_)) => Code::AccessReject,
+        let state = [b's', round];
+        let decision = match &outcome {
+            None => EapServerDecision::Challenge { state: &state },
+            Some(AuthOutcome::Success { keys, .. }) => EapServerDecision::Accept {
+                msk: keys.as_ref().map(|k| k.msk.expose()),
+                salts: [[salt_tags[0], round], [salt_tags[1], round]],
+            },
+            Some(AuthOutcome::Failure(_)) => EapServerDecision::Reject,
         };
-        let mut reply = Repr {
-            code,
-            identifier: request.identifier,
-            authenticator: request.authenticator,
-            attributes: Vec::new(),
-        };
-        if let Some(eap) = &eap_out {
-            reply.push_eap_message(eap);
-        }
-        if code == Code::AccessChallenge {
-            reply.attributes.push(Attribute::State(vec![b's', round]));
-        }
-        if let Some(AuthOutcome::Success {
-            keys: Some(keys), ..
-        }) = &outcome
-        {
-            let msk = keys.msk.expose();
-            for (vendor_type, key, salt) in [
-                (MS_MPPE_RECV_KEY, &msk[..32], [salt_tags[0], round]),
-                (MS_MPPE_SEND_KEY, &msk[32..], [salt_tags[1], round]),
-            ] {
-                let value =
-                    wire::encrypt_mppe_key(key, salt, secret, &request.authenticator).unwrap();
-                reply
-                    .attributes
-                    .push(Attribute::VendorSpecific(VendorSpecific::microsoft(
-                        vendor_type,
-                        &value,
-                    )));
-            }
-        }
-        reply
-            .attributes
-            .push(Attribute::MessageAuthenticator([0; 16]));
-        let mut out = reply.to_bytes().unwrap();
-        wire::sign_response(&mut out, &request.authenticator, secret).unwrap();
+        let out = wire::eap_server_reply(&request, secret, eap_out.as_deref(), decision).unwrap();
         socket.send_to(&out, from).unwrap();
         if let Some(o) = outcome {
             return Some(o);

@@ -71,7 +71,7 @@ use kmp_api::crypto::SecretBytes;
 use kmp_api::rng::RngHandle;
 use kmp_api::time::Instant;
 use radius::wire::{
-    self, Attribute, Code, MS_MPPE_RECV_KEY, MS_MPPE_SEND_KEY, Packet, Repr, VendorSpecific,
+    self, Attribute, Code, EapServerDecision, MS_MPPE_RECV_KEY, MS_MPPE_SEND_KEY, Packet, Repr,
 };
 
 /// The RADIUS shared secret of the driver (the NAS) and both servers.
@@ -447,47 +447,15 @@ fn reply_for(
             AuthAction::Finished(o) => outcome = Some(o),
         }
     }
-    let code = match &outcome {
-        None => Code::AccessChallenge,
-        Some(AuthOutcome::Success { .. }) => Code::AccessAccept,
-        Some(AuthOutcome::Failure(_)) => Code::AccessReject,
+    let decision = match &outcome {
+        None => EapServerDecision::Challenge { state },
+        Some(AuthOutcome::Success { keys, .. }) => EapServerDecision::Accept {
+            msk: keys.as_ref().map(|k| k.msk.expose()),
+            salts: [rng.array::<2>()?, rng.array::<2>()?],
+        },
+        Some(AuthOutcome::Failure(_)) => EapServerDecision::Reject,
     };
-    let mut reply = Repr {
-        code,
-        identifier: request.identifier,
-        authenticator: request.authenticator,
-        attributes: Vec::new(),
-    };
-    if let Some(eap) = &eap_out {
-        reply.push_eap_message(eap);
-    }
-    if code == Code::AccessChallenge {
-        reply.attributes.push(Attribute::State(state.to_vec()));
-    }
-    if let Some(AuthOutcome::Success {
-        keys: Some(keys), ..
-    }) = &outcome
-    {
-        let msk = keys.msk.expose();
-        for (vendor_type, key) in [
-            (MS_MPPE_RECV_KEY, &msk[..32]),
-            (MS_MPPE_SEND_KEY, &msk[32..]),
-        ] {
-            let salt = rng.array::<2>()?;
-            let value = wire::encrypt_mppe_key(key, salt, SECRET, &request.authenticator)?;
-            reply
-                .attributes
-                .push(Attribute::VendorSpecific(VendorSpecific::microsoft(
-                    vendor_type,
-                    &value,
-                )));
-        }
-    }
-    reply
-        .attributes
-        .push(Attribute::MessageAuthenticator([0; 16]));
-    let mut out = reply.to_bytes()?;
-    wire::sign_response(&mut out, &request.authenticator, SECRET)?;
+    let out = wire::eap_server_reply(request, SECRET, eap_out.as_deref(), decision)?;
     let ended = outcome.map(|o| matches!(o, AuthOutcome::Success { .. }));
     Ok((out, ended))
 }
