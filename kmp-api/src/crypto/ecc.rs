@@ -68,7 +68,19 @@ impl P256PublicKey {
         let mut ctx = BigNumContext::new()?;
         let point = EcPoint::from_bytes(group, bytes, &mut ctx)
             .map_err(|_| CryptoError::InvalidPublicValue("not a P-256 point encoding"))?;
-        P256PublicKey::from_point(group, &point, &mut ctx)
+        // An uncompressed input is already the encoding we keep (re-encoding would cost a
+        // field inversion); decoding checked that its coordinates are below p.
+        let encoded = <&[u8; UNCOMPRESSED_LEN]>::try_from(bytes)
+            .ok()
+            .filter(|b| b[0] == 0x04);
+        P256PublicKey::check_point(group, &point, &mut ctx)?;
+        match encoded {
+            Some(e) => Ok(P256PublicKey {
+                key: EcKey::from_public_key(group, &point)?,
+                uncompressed: *e,
+            }),
+            None => Self::from_valid_point(group, &point, &mut ctx),
+        }
     }
 
     /// Parses an uncompressed point (`04 ‖ x ‖ y`, 65 octets).
@@ -114,6 +126,15 @@ impl P256PublicKey {
         point: &openssl::ec::EcPointRef,
         ctx: &mut BigNumContext,
     ) -> Result<P256PublicKey, CryptoError> {
+        P256PublicKey::check_point(group, point, ctx)?;
+        Self::from_valid_point(group, point, ctx)
+    }
+
+    fn check_point(
+        group: &EcGroup,
+        point: &openssl::ec::EcPointRef,
+        ctx: &mut BigNumContext,
+    ) -> Result<(), CryptoError> {
         if point.is_infinity(group) {
             return Err(CryptoError::InvalidPublicValue("point at infinity"));
         }
@@ -123,7 +144,7 @@ impl P256PublicKey {
         // SEC 1 §3.2.2.1: with cofactor 1, a point on the curve other than infinity is a valid
         // public key; the n·Q = O check (`EC_KEY_check_key`) would only cost a scalar
         // multiplication. Coordinates ≥ p never get here: decoding rejects them.
-        Self::from_valid_point(group, point, ctx)
+        Ok(())
     }
 
     /// A key from a point known to be valid (checked above, or computed as d·G by us).

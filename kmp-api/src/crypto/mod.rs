@@ -16,8 +16,9 @@
 //! | [`prf`] | [`Prf`], IKEv2 `prf+`, HKDF | RFC 7296 §2.13, RFC 5869 |
 //! | [`keywrap`] | AES key wrap | RFC 3394 |
 //! | [`ecc`] | P-256 ECDH and ECDSA | SEC 1, FIPS 186-4, RFC 5903 |
+//! | [`kx`] | X25519 and P-384 ECDH (TLS key exchange) | RFC 7748, RFC 5903 |
 //! | [`modp`] | 2048-bit MODP Diffie-Hellman | RFC 3526 §3, SP 800-56A |
-//! | [`sig`] | RSA (PKCS#1 v1.5, PSS) and ECDSA signatures with a named hash | RFC 8017, FIPS 186-4 |
+//! | [`sig`] | RSA (PKCS#1 v1.5, PSS) and ECDSA signatures with a named hash, Ed25519 | RFC 8017, FIPS 186-4, RFC 8032 |
 //! | [`x509`] | certificate chains and fields | RFC 5280 |
 //!
 //! All functions are sans-IO: randomness comes from a [`crate::rng::RngHandle`], the time of a
@@ -53,6 +54,7 @@ pub mod gcm;
 pub mod hmac;
 pub mod key;
 pub mod keywrap;
+pub mod kx;
 pub mod modp;
 pub mod prf;
 pub mod sig;

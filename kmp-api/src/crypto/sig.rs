@@ -67,14 +67,18 @@ pub enum SigScheme {
         /// The salt length in octets.
         salt_len: u16,
     },
+    /// Ed25519 (PureEdDSA, RFC 8032 §5.1): the message itself is signed, no separate hash.
+    Ed25519,
 }
 
 impl SigScheme {
-    fn hash(self) -> SigHash {
+    /// The digest to sign through; `None` for Ed25519, which hashes inside.
+    fn digest(self) -> Option<MessageDigest> {
         match self {
             SigScheme::Ecdsa(h) | SigScheme::RsaPkcs1v15(h) | SigScheme::RsaPss { hash: h, .. } => {
-                h
+                Some(h.digest())
             }
+            SigScheme::Ed25519 => None,
         }
     }
 
@@ -82,6 +86,7 @@ impl SigScheme {
         match self {
             SigScheme::Ecdsa(_) => kind.is_ec(),
             SigScheme::RsaPkcs1v15(_) | SigScheme::RsaPss { .. } => kind == KeyKind::Rsa,
+            SigScheme::Ed25519 => kind == KeyKind::Ed25519,
         }
     }
 }
@@ -96,7 +101,9 @@ pub enum KeyKind {
     EcOther,
     /// An RSA key (`rsaEncryption`; RSA-PSS-restricted keys are [`KeyKind::Other`]).
     Rsa,
-    /// Anything else (Ed25519, DSA, …): no scheme here signs with it.
+    /// An Ed25519 key.
+    Ed25519,
+    /// Anything else (Ed448, DSA, …): no scheme here signs with it.
     Other,
 }
 
@@ -114,6 +121,7 @@ fn kind_of<T: HasPublic>(key: &PKeyRef<T>) -> KeyKind {
             _ => KeyKind::EcOther,
         },
         Id::RSA => KeyKind::Rsa,
+        Id::ED25519 => KeyKind::Ed25519,
         _ => KeyKind::Other,
     }
 }
@@ -137,7 +145,7 @@ fn set_rsa_padding(scheme: SigScheme, kind: KeyKind) -> Option<(Padding, Option<
     }
 }
 
-/// A private signing key (RSA or EC).
+/// A private signing key (RSA, EC or Ed25519).
 #[derive(Clone)]
 pub struct SigningKey {
     key: PKey<Private>,
@@ -201,7 +209,9 @@ impl SigningKey {
                 "signature scheme does not fit the key",
             ));
         }
-        let md = scheme.hash().digest();
+        let Some(md) = scheme.digest() else {
+            return Ok(Signer::new_without_digest(&self.key)?.sign_oneshot_to_vec(msg)?);
+        };
         let mut signer = Signer::new(md, &self.key)?;
         if let Some((padding, salt)) = set_rsa_padding(scheme, kind) {
             signer.set_rsa_padding(padding)?;
@@ -213,6 +223,19 @@ impl SigningKey {
         Ok(signer.sign_oneshot_to_vec(msg)?)
     }
 
+    /// A P-256 key as [`super::ecc::P256KeyPair`] (ECDSA on `EC_KEY`, no EVP lookups per
+    /// signature); `None` for other kinds of key.
+    pub fn to_p256(&self) -> Option<super::ecc::P256KeyPair> {
+        if self.kind() != KeyKind::EcP256 {
+            return None;
+        }
+        let ec = self.key.ec_key().ok()?;
+        let mut d = ec.private_key().to_vec_padded(32).ok()?;
+        let pair = super::ecc::P256KeyPair::from_scalar(&d).ok();
+        zeroize::Zeroize::zeroize(&mut d);
+        pair
+    }
+
     /// Signs `msg` with ECDSA over `hash` and returns the raw `r ‖ s`, each left-padded to the
     /// length of the curve's order (32 octets each for P-256).
     pub fn sign_ecdsa_raw(&self, hash: SigHash, msg: &[u8]) -> Result<Vec<u8>, CryptoError> {
@@ -221,7 +244,7 @@ impl SigningKey {
     }
 }
 
-/// A public verification key (RSA or EC).
+/// A public verification key (RSA, EC or Ed25519).
 #[derive(Clone)]
 pub struct VerifyingKey {
     key: PKey<Public>,
@@ -242,6 +265,21 @@ impl VerifyingKey {
         Ok(VerifyingKey {
             key: PKey::public_key_from_der(der)?,
         })
+    }
+
+    /// A key from the two parts of a `SubjectPublicKeyInfo`: the DER contents of its
+    /// AlgorithmIdentifier (without the SEQUENCE header) and the subjectPublicKey bits (what an
+    /// X.509 path validator hands a signature check).
+    pub fn from_spki_parts(
+        algorithm: &[u8],
+        subject_public_key: &[u8],
+    ) -> Result<VerifyingKey, CryptoError> {
+        let mut bits = Vec::with_capacity(subject_public_key.len() + 1);
+        bits.push(0); // no unused bits
+        bits.extend_from_slice(subject_public_key);
+        let mut body = der_tlv(0x30, algorithm)?;
+        body.extend(der_tlv(0x03, &bits)?);
+        VerifyingKey::from_spki_der(&der_tlv(0x30, &body)?)
     }
 
     /// A key from a PEM `PUBLIC KEY` (SubjectPublicKeyInfo).
@@ -281,8 +319,14 @@ impl VerifyingKey {
                 "signature scheme does not fit the key",
             ));
         }
-        let md = scheme.hash().digest();
         let fail = |_| CryptoError::AuthenticationFailed;
+        let Some(md) = scheme.digest() else {
+            let mut v = Verifier::new_without_digest(&self.key).map_err(fail)?;
+            return match v.verify_oneshot(signature, msg) {
+                Ok(true) => Ok(()),
+                Ok(false) | Err(_) => Err(CryptoError::AuthenticationFailed),
+            };
+        };
         let mut v = Verifier::new(md, &self.key).map_err(fail)?;
         if let Some((padding, salt)) = set_rsa_padding(scheme, kind) {
             v.set_rsa_padding(padding).map_err(fail)?;
@@ -319,6 +363,27 @@ impl VerifyingKey {
         let der = ecdsa_raw_to_der(signature).map_err(|_| CryptoError::AuthenticationFailed)?;
         self.verify(SigScheme::Ecdsa(hash), msg, &der)
     }
+}
+
+/// One DER tag-length-value (definite length, up to 2^24 octets).
+fn der_tlv(tag: u8, value: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    let len = value.len();
+    let too_long = || CryptoError::Length {
+        what: "DER value",
+        len,
+    };
+    let octets = u32::try_from(len).map_err(|_| too_long())?.to_be_bytes();
+    let mut out = Vec::with_capacity(len + 5);
+    out.push(tag);
+    match len {
+        0..=0x7f => out.push(octets[3]),
+        0x80..=0xff => out.extend([0x81, octets[3]]),
+        0x100..=0xffff => out.extend([0x82, octets[2], octets[3]]),
+        0x1_0000..=0xff_ffff => out.extend([0x83, octets[1], octets[2], octets[3]]),
+        _ => return Err(too_long()),
+    }
+    out.extend_from_slice(value);
+    Ok(out)
 }
 
 /// A raw ECDSA signature `r ‖ s` (two halves of equal length) as a DER `ECDSA-Sig-Value`.
@@ -646,6 +711,81 @@ mod tests {
         let sha1 = SigScheme::RsaPkcs1v15(SigHash::Sha1);
         let sig = private.sign(sha1, b"message").unwrap();
         public.verify(sha1, b"message", &sig).unwrap();
+    }
+
+    #[test]
+    fn ed25519_rfc8032_test_1_and_spki_parts() {
+        let seed = h("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60");
+        let public = h("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a");
+        let sig = h(concat!(
+            "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155",
+            "5fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"
+        ));
+        let key = SigningKey::from(
+            PKey::private_key_from_raw_bytes(&seed, openssl::pkey::Id::ED25519).unwrap(),
+        );
+        assert_eq!(key.kind(), KeyKind::Ed25519);
+        assert_eq!(key.sign(SigScheme::Ed25519, b"").unwrap(), sig);
+        assert_eq!(
+            key.sign(SigScheme::Ecdsa(SigHash::Sha256), b""),
+            Err(CryptoError::Unsupported(
+                "signature scheme does not fit the key"
+            ))
+        );
+        // The public key from its SPKI parts (id-Ed25519, RFC 8410), as a path validator has it.
+        let v = VerifyingKey::from_spki_parts(&h("06032b6570"), &public).unwrap();
+        assert_eq!(v.to_spki_der().unwrap(), key.public_key_der().unwrap());
+        v.verify(SigScheme::Ed25519, b"", &sig).unwrap();
+        let mut bad = sig.clone();
+        bad[63] ^= 1;
+        assert_eq!(
+            v.verify(SigScheme::Ed25519, b"", &bad),
+            Err(CryptoError::AuthenticationFailed)
+        );
+        assert!(v.verify(SigScheme::Ed25519, b"x", &sig).is_err());
+        // SPKI parts of an RSA, a P-256 and a P-384 key give back the same SPKI.
+        fn tlv(d: &[u8]) -> (&[u8], &[u8]) {
+            let (len, at) = match d[1] {
+                n if n < 0x80 => (usize::from(n), 2),
+                0x81 => (usize::from(d[2]), 3),
+                _ => (usize::from(u16::from_be_bytes([d[2], d[3]])), 4),
+            };
+            (&d[at..at + len], &d[at + len..])
+        }
+        let ec = |nid| {
+            let group = openssl::ec::EcGroup::from_curve_name(nid).unwrap();
+            PKey::from_ec_key(openssl::ec::EcKey::generate(&group).unwrap()).unwrap()
+        };
+        for k in [
+            PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap(),
+            ec(openssl::nid::Nid::X9_62_PRIME256V1),
+            ec(openssl::nid::Nid::SECP384R1),
+        ] {
+            let k = SigningKey::from(k);
+            let der = k.public_key_der().unwrap();
+            let (body, _) = tlv(&der);
+            let (algorithm, rest) = tlv(body);
+            let (bits, _) = tlv(rest);
+            let v = VerifyingKey::from_spki_parts(algorithm, &bits[1..]).unwrap();
+            assert_eq!(v.to_spki_der().unwrap(), der);
+        }
+        // Not a key: refused.
+        assert!(VerifyingKey::from_spki_parts(&h("06032b6570"), &[1, 2, 3]).is_err());
+        // A P-256 signing key as `ecc::P256KeyPair`: its signatures verify with the SPKI key;
+        // other kinds have none.
+        let k = SigningKey::from(ec(openssl::nid::Nid::X9_62_PRIME256V1));
+        let p256 = k.to_p256().unwrap();
+        let sig = p256.sign_der(b"msg").unwrap();
+        k.verifying_key()
+            .unwrap()
+            .verify(SigScheme::Ecdsa(SigHash::Sha256), b"msg", &sig)
+            .unwrap();
+        assert!(
+            SigningKey::from(ec(openssl::nid::Nid::SECP384R1))
+                .to_p256()
+                .is_none()
+        );
+        assert!(key.to_p256().is_none());
     }
 
     #[test]
