@@ -1,7 +1,7 @@
-//! A rustls [`CryptoProvider`] whose primitives are OpenSSL's, reached through
-//! `kmp_api::crypto` where it has them (SHA-2 and HMAC over `openssl::sha`, AES-GCM, P-256
-//! ECDH) and through the `openssl` crate's low-level key types otherwise (ECDSA on `EC_KEY`,
-//! RSA, Ed25519, X25519).
+//! A rustls [`CryptoProvider`] whose primitives are OpenSSL's, all reached through
+//! `kmp_api::crypto`: SHA-2 and HMAC (over `openssl::sha`), AES-GCM, P-256 ECDH and ECDSA (on
+//! `EC_KEY`), X25519 and P-384 ECDH (`kx`), RSA, P-384 ECDSA and Ed25519 (`sig`), and the
+//! process's random source.
 //!
 //! Why not OpenSSL's own TLS (DECISIONS E12): OpenSSL 3.0 spends most of an EAP-TLS handshake
 //! outside the cryptography, in its decoder and provider machinery (BENCHMARKS.md, "eap");
@@ -14,19 +14,15 @@
 
 use std::sync::{Arc, OnceLock};
 
+use kmp_api::crypto::CryptoError;
 use kmp_api::crypto::ecc::{P256KeyPair, P256PublicKey};
 use kmp_api::crypto::gcm::{gcm_open, gcm_seal};
-use kmp_api::crypto::hmac::{hmac_sha256_parts, hmac_sha384_parts};
+use kmp_api::crypto::hmac::{Sha2, hmac_sha256_parts, hmac_sha384_parts, sha256, sha384};
+use kmp_api::crypto::kx::{P384KeyPair, X25519KeyPair};
+use kmp_api::crypto::sig::{
+    KeyKind, SigHash, SigScheme, SigningKey as KeyPair, VerifyingKey, ecdsa_der_to_raw,
+};
 use kmp_api::rng::RngHandle;
-use openssl::bn::BigNumContext;
-use openssl::derive::Deriver;
-use openssl::ec::{EcGroup, EcKey, EcPoint};
-use openssl::ecdsa::EcdsaSig;
-use openssl::hash::MessageDigest;
-use openssl::nid::Nid;
-use openssl::pkey::{Id, PKey, Private, Public};
-use openssl::rsa::{Padding, Rsa};
-use openssl::sign::{RsaPssSaltlen, Signer as OsslSigner, Verifier};
 use rustls::crypto::cipher::{
     AeadKey, InboundOpaqueMessage, InboundPlainMessage, Iv, KeyBlockShape, MessageDecrypter,
     MessageEncrypter, NONCE_LEN, Nonce, OutboundOpaqueMessage, OutboundPlainMessage,
@@ -80,33 +76,16 @@ enum Sha {
     Sha384,
 }
 
-#[derive(Clone)]
-enum ShaState {
-    Sha256(openssl::sha::Sha256),
-    Sha384(openssl::sha::Sha384),
+fn sha2(alg: Sha) -> Sha2 {
+    match alg {
+        Sha::Sha256 => Sha2::sha256(),
+        Sha::Sha384 => Sha2::sha384(),
+    }
 }
 
-impl ShaState {
-    fn new(alg: Sha) -> ShaState {
-        match alg {
-            Sha::Sha256 => ShaState::Sha256(openssl::sha::Sha256::new()),
-            Sha::Sha384 => ShaState::Sha384(openssl::sha::Sha384::new()),
-        }
-    }
-
-    fn update(&mut self, data: &[u8]) {
-        match self {
-            ShaState::Sha256(h) => h.update(data),
-            ShaState::Sha384(h) => h.update(data),
-        }
-    }
-
-    fn finish(self) -> hash::Output {
-        match self {
-            ShaState::Sha256(h) => hash::Output::new(&h.finish()),
-            ShaState::Sha384(h) => hash::Output::new(&h.finish()),
-        }
-    }
+fn output(h: Sha2) -> hash::Output {
+    let len = h.len();
+    hash::Output::new(&h.finish()[..len])
 }
 
 struct ShaHash(Sha);
@@ -116,13 +95,13 @@ static SHA384: ShaHash = ShaHash(Sha::Sha384);
 
 impl hash::Hash for ShaHash {
     fn start(&self) -> Box<dyn hash::Context> {
-        Box::new(ShaContext(ShaState::new(self.0)))
+        Box::new(ShaContext(sha2(self.0)))
     }
 
     fn hash(&self, data: &[u8]) -> hash::Output {
-        let mut s = ShaState::new(self.0);
+        let mut s = sha2(self.0);
         s.update(data);
-        s.finish()
+        output(s)
     }
 
     fn output_len(&self) -> usize {
@@ -140,11 +119,11 @@ impl hash::Hash for ShaHash {
     }
 }
 
-struct ShaContext(ShaState);
+struct ShaContext(Sha2);
 
 impl hash::Context for ShaContext {
     fn fork_finish(&self) -> hash::Output {
-        self.0.clone().finish()
+        output(self.0.clone())
     }
 
     fn fork(&self) -> Box<dyn hash::Context> {
@@ -152,7 +131,7 @@ impl hash::Context for ShaContext {
     }
 
     fn finish(self: Box<Self>) -> hash::Output {
-        self.0.finish()
+        output(self.0)
     }
 
     fn update(&mut self, data: &[u8]) {
@@ -566,8 +545,8 @@ impl ActiveKeyExchange for P256Exchange {
     }
 }
 
-/// P-384 ECDHE on OpenSSL's `EC_KEY` (offered last; TLS 1.2 servers also need it listed to
-/// use a P-384 certificate, RFC 8422 §5.1.1).
+/// P-384 ECDHE through `kmp_api::crypto::kx` (offered last; TLS 1.2 servers also need it
+/// listed to use a P-384 certificate, RFC 8422 §5.1.1).
 #[derive(Debug)]
 struct Secp384r1;
 
@@ -575,20 +554,9 @@ static SECP384R1: Secp384r1 = Secp384r1;
 
 impl SupportedKxGroup for Secp384r1 {
     fn start(&self) -> Result<Box<dyn ActiveKeyExchange>, Error> {
-        let fail = |e: openssl::error::ErrorStack| Error::General(format!("P-384 key: {e}"));
-        let group =
-            ec_group(Nid::SECP384R1).ok_or_else(|| Error::General("P-384 unavailable".into()))?;
-        let key = EcKey::generate(group).map_err(fail)?;
-        let mut ctx = BigNumContext::new().map_err(fail)?;
-        let public = key
-            .public_key()
-            .to_bytes(
-                group,
-                openssl::ec::PointConversionForm::UNCOMPRESSED,
-                &mut ctx,
-            )
-            .map_err(fail)?;
-        Ok(Box::new(P384Exchange { key, public }))
+        let pair = P384KeyPair::generate(&RngHandle::os())
+            .map_err(|e| Error::General(format!("P-384 key generation: {e}")))?;
+        Ok(Box::new(P384Exchange(pair)))
     }
 
     fn name(&self) -> NamedGroup {
@@ -596,40 +564,19 @@ impl SupportedKxGroup for Secp384r1 {
     }
 }
 
-struct P384Exchange {
-    key: EcKey<Private>,
-    public: Vec<u8>,
-}
+struct P384Exchange(P384KeyPair);
 
 impl ActiveKeyExchange for P384Exchange {
     fn complete(self: Box<Self>, peer_pub_key: &[u8]) -> Result<SharedSecret, Error> {
-        let invalid = || Error::from(rustls::PeerMisbehaved::InvalidKeyShare);
-        let group = ec_group(Nid::SECP384R1).ok_or_else(invalid)?;
-        // Uncompressed points only (RFC 8446 §4.2.8.2); `from_bytes` checks the curve.
-        if peer_pub_key.len() != 97 || peer_pub_key[0] != 4 {
-            return Err(invalid());
-        }
-        let mut ctx = BigNumContext::new_secure().map_err(|_| invalid())?;
-        let peer = EcPoint::from_bytes(group, peer_pub_key, &mut ctx).map_err(|_| invalid())?;
-        let mut shared = EcPoint::new(group).map_err(|_| invalid())?;
-        shared
-            .mul2(group, &peer, self.key.private_key(), &mut ctx)
-            .map_err(|_| invalid())?;
-        if shared.is_infinity(group) {
-            return Err(invalid());
-        }
-        let mut x = openssl::bn::BigNum::new_secure().map_err(|_| invalid())?;
-        let mut y = openssl::bn::BigNum::new().map_err(|_| invalid())?;
-        shared
-            .affine_coordinates(group, &mut x, &mut y, &mut ctx)
-            .map_err(|_| invalid())?;
-        let z = Zeroizing::new(x.to_vec_padded(48).map_err(|_| invalid())?);
-        x.clear();
-        Ok(SharedSecret::from(&z[..]))
+        let z = self
+            .0
+            .diffie_hellman(peer_pub_key)
+            .map_err(|_| Error::from(rustls::PeerMisbehaved::InvalidKeyShare))?;
+        Ok(SharedSecret::from(z.expose()))
     }
 
     fn pub_key(&self) -> &[u8] {
-        &self.public
+        self.0.public_key()
     }
 
     fn group(&self) -> NamedGroup {
@@ -637,7 +584,7 @@ impl ActiveKeyExchange for P384Exchange {
     }
 }
 
-/// X25519 (RFC 7748) through OpenSSL's EVP interface.
+/// X25519 (RFC 7748) through `kmp_api::crypto::kx`.
 #[derive(Debug)]
 struct X25519Group;
 
@@ -645,12 +592,9 @@ static X25519: X25519Group = X25519Group;
 
 impl SupportedKxGroup for X25519Group {
     fn start(&self) -> Result<Box<dyn ActiveKeyExchange>, Error> {
-        let key = PKey::generate_x25519()
+        let pair = X25519KeyPair::generate(&RngHandle::os())
             .map_err(|e| Error::General(format!("X25519 key generation: {e}")))?;
-        let public = key
-            .raw_public_key()
-            .map_err(|e| Error::General(format!("X25519 public key: {e}")))?;
-        Ok(Box::new(X25519Exchange { key, public }))
+        Ok(Box::new(X25519Exchange(pair)))
     }
 
     fn name(&self) -> NamedGroup {
@@ -658,28 +602,20 @@ impl SupportedKxGroup for X25519Group {
     }
 }
 
-struct X25519Exchange {
-    key: PKey<Private>,
-    public: Vec<u8>,
-}
+struct X25519Exchange(X25519KeyPair);
 
 impl ActiveKeyExchange for X25519Exchange {
     fn complete(self: Box<Self>, peer_pub_key: &[u8]) -> Result<SharedSecret, Error> {
-        let invalid = || Error::from(rustls::PeerMisbehaved::InvalidKeyShare);
-        if peer_pub_key.len() != 32 {
-            return Err(invalid());
-        }
-        let peer =
-            PKey::public_key_from_raw_bytes(peer_pub_key, Id::X25519).map_err(|_| invalid())?;
-        let mut deriver = Deriver::new(&self.key).map_err(|_| invalid())?;
-        deriver.set_peer(&peer).map_err(|_| invalid())?;
-        // OpenSSL refuses an all-zero result (a small-order peer point), RFC 7748 §6.1.
-        let z = Zeroizing::new(deriver.derive_to_vec().map_err(|_| invalid())?);
-        Ok(SharedSecret::from(&z[..]))
+        // Refused: another length, and the all-zero secret of a small-order point.
+        let z = self
+            .0
+            .diffie_hellman(peer_pub_key)
+            .map_err(|_| Error::from(rustls::PeerMisbehaved::InvalidKeyShare))?;
+        Ok(SharedSecret::from(z.expose()))
     }
 
     fn pub_key(&self) -> &[u8] {
-        &self.public
+        self.0.public_key()
     }
 
     fn group(&self) -> NamedGroup {
@@ -695,7 +631,7 @@ struct Random;
 
 impl SecureRandom for Random {
     fn fill(&self, buf: &mut [u8]) -> Result<(), GetRandomFailed> {
-        openssl::rand::rand_bytes(buf).map_err(|_| GetRandomFailed)
+        RngHandle::os().fill(buf).map_err(|_| GetRandomFailed)
     }
 }
 
@@ -707,108 +643,64 @@ impl KeyProvider for Keys {
         &self,
         key_der: PrivateKeyDer<'static>,
     ) -> Result<Arc<dyn SigningKey>, Error> {
-        let key = match &key_der {
-            PrivateKeyDer::Pkcs8(k) => PKey::private_key_from_pkcs8(k.secret_pkcs8_der()),
-            PrivateKeyDer::Sec1(k) => {
-                EcKey::private_key_from_der(k.secret_sec1_der()).and_then(PKey::from_ec_key)
-            }
-            PrivateKeyDer::Pkcs1(k) => {
-                Rsa::private_key_from_der(k.secret_pkcs1_der()).and_then(PKey::from_rsa)
-            }
-            _ => return Err(Error::General("unsupported private key encoding".into())),
-        }
-        .map_err(|e| Error::General(format!("private key: {e}")))?;
-        Ok(Arc::new(OurSigningKey::new(&key)?))
+        let key = KeyPair::from_der(key_der.secret_der())
+            .map_err(|e| Error::General(format!("private key: {e}")))?;
+        Ok(Arc::new(OurSigningKey::new(key)?))
     }
 }
 
-/// Our private key as rustls signs with it.
+/// Our private key as rustls signs with it, through `kmp_api::crypto`.
 #[derive(Debug, Clone)]
 pub(crate) enum OurSigningKey {
-    /// ECDSA on `EC_KEY` (no EVP per signature), P-256 or P-384.
-    Ec {
-        /// The key, shared by all signers.
-        key: Arc<EcKeyBox>,
-        /// The one scheme this curve signs with.
-        scheme: SignatureScheme,
-    },
-    /// RSA, PSS or PKCS#1 v1.5.
-    Rsa(Arc<PKeyBox>),
-    /// Ed25519.
-    Ed25519(Arc<PKeyBox>),
+    /// P-256: ECDSA on `EC_KEY` (`ecc::P256KeyPair`, no EVP lookups per signature).
+    P256(Arc<P256KeyPair>),
+    /// Another key `sig::SigningKey` signs with, and the schemes it offers in order of
+    /// preference: P-384 ECDSA, RSA (PSS, then PKCS#1 v1.5), Ed25519.
+    Other(Arc<KeyPair>, &'static [SignatureScheme]),
 }
 
-/// An `EC_KEY` private key; `Debug` shows nothing of it.
-pub(crate) struct EcKeyBox(EcKey<Private>);
-
-impl core::fmt::Debug for EcKeyBox {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("EcKey(<secret>)")
-    }
-}
-
-/// An EVP private key; `Debug` shows nothing of it.
-pub(crate) struct PKeyBox(PKey<Private>);
-
-impl core::fmt::Debug for PKeyBox {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("PKey(<secret>)")
-    }
-}
+static P384_SCHEMES: &[SignatureScheme] = &[SignatureScheme::ECDSA_NISTP384_SHA384];
+static RSA_SCHEMES: &[SignatureScheme] = &[
+    SignatureScheme::RSA_PSS_SHA256,
+    SignatureScheme::RSA_PSS_SHA384,
+    SignatureScheme::RSA_PSS_SHA512,
+    SignatureScheme::RSA_PKCS1_SHA256,
+    SignatureScheme::RSA_PKCS1_SHA384,
+    SignatureScheme::RSA_PKCS1_SHA512,
+];
+static ED25519_SCHEMES: &[SignatureScheme] = &[SignatureScheme::ED25519];
 
 impl OurSigningKey {
-    pub(crate) fn new(key: &PKey<Private>) -> Result<OurSigningKey, Error> {
-        match key.id() {
-            Id::EC => {
-                let ec = key
-                    .ec_key()
-                    .map_err(|e| Error::General(format!("EC key: {e}")))?;
-                let scheme = match ec.group().curve_name() {
-                    Some(Nid::X9_62_PRIME256V1) => SignatureScheme::ECDSA_NISTP256_SHA256,
-                    Some(Nid::SECP384R1) => SignatureScheme::ECDSA_NISTP384_SHA384,
-                    _ => {
-                        return Err(Error::General("EC keys must be on P-256 or P-384".into()));
-                    }
-                };
-                Ok(OurSigningKey::Ec {
-                    key: Arc::new(EcKeyBox(ec)),
-                    scheme,
-                })
-            }
-            Id::RSA => {
-                if key.bits() < 2048 {
-                    return Err(Error::General(
-                        "RSA keys must have at least 2048 bits".into(),
-                    ));
-                }
-                Ok(OurSigningKey::Rsa(Arc::new(PKeyBox(key.clone()))))
-            }
-            Id::ED25519 => Ok(OurSigningKey::Ed25519(Arc::new(PKeyBox(key.clone())))),
-            _ => Err(Error::General(
-                "the private key must be ECDSA (P-256, P-384), RSA or Ed25519".into(),
-            )),
+    pub(crate) fn new(key: KeyPair) -> Result<OurSigningKey, Error> {
+        if let Some(p256) = key.to_p256() {
+            return Ok(OurSigningKey::P256(Arc::new(p256)));
         }
+        let schemes = match key.kind() {
+            KeyKind::EcOther if key.bits() == 384 => P384_SCHEMES,
+            KeyKind::Rsa if key.bits() >= 2048 => RSA_SCHEMES,
+            KeyKind::Rsa => {
+                return Err(Error::General(
+                    "RSA keys must have at least 2048 bits".into(),
+                ));
+            }
+            KeyKind::Ed25519 => ED25519_SCHEMES,
+            _ => {
+                return Err(Error::General(
+                    "the private key must be ECDSA (P-256, P-384), RSA or Ed25519".into(),
+                ));
+            }
+        };
+        Ok(OurSigningKey::Other(Arc::new(key), schemes))
     }
 }
 
 impl SigningKey for OurSigningKey {
     fn choose_scheme(&self, offered: &[SignatureScheme]) -> Option<Box<dyn Signer>> {
-        let scheme = match self {
-            OurSigningKey::Ec { scheme, .. } => offered.contains(scheme).then_some(*scheme)?,
-            OurSigningKey::Rsa(_) => [
-                SignatureScheme::RSA_PSS_SHA256,
-                SignatureScheme::RSA_PSS_SHA384,
-                SignatureScheme::RSA_PSS_SHA512,
-                SignatureScheme::RSA_PKCS1_SHA256,
-                SignatureScheme::RSA_PKCS1_SHA384,
-                SignatureScheme::RSA_PKCS1_SHA512,
-            ]
-            .into_iter()
-            .find(|s| offered.contains(s))?,
-            OurSigningKey::Ed25519(_) => offered
-                .contains(&SignatureScheme::ED25519)
-                .then_some(SignatureScheme::ED25519)?,
+        let ours: &[SignatureScheme] = match self {
+            OurSigningKey::P256(_) => &[SignatureScheme::ECDSA_NISTP256_SHA256],
+            OurSigningKey::Other(_, schemes) => schemes,
         };
+        let scheme = ours.iter().copied().find(|s| offered.contains(s))?;
         Some(Box::new(OurSigner {
             key: self.clone(),
             scheme,
@@ -817,9 +709,12 @@ impl SigningKey for OurSigningKey {
 
     fn algorithm(&self) -> SignatureAlgorithm {
         match self {
-            OurSigningKey::Ec { .. } => SignatureAlgorithm::ECDSA,
-            OurSigningKey::Rsa(_) => SignatureAlgorithm::RSA,
-            OurSigningKey::Ed25519(_) => SignatureAlgorithm::ED25519,
+            OurSigningKey::P256(_) => SignatureAlgorithm::ECDSA,
+            OurSigningKey::Other(k, _) => match k.kind() {
+                KeyKind::Rsa => SignatureAlgorithm::RSA,
+                KeyKind::Ed25519 => SignatureAlgorithm::ED25519,
+                _ => SignatureAlgorithm::ECDSA,
+            },
         }
     }
 }
@@ -830,58 +725,42 @@ struct OurSigner {
     scheme: SignatureScheme,
 }
 
-fn scheme_digest(scheme: SignatureScheme) -> MessageDigest {
-    match scheme {
-        SignatureScheme::ECDSA_NISTP384_SHA384
-        | SignatureScheme::RSA_PSS_SHA384
-        | SignatureScheme::RSA_PKCS1_SHA384 => MessageDigest::sha384(),
-        SignatureScheme::RSA_PSS_SHA512 | SignatureScheme::RSA_PKCS1_SHA512 => {
-            MessageDigest::sha512()
-        }
-        _ => MessageDigest::sha256(),
-    }
-}
-
-fn is_pss(scheme: SignatureScheme) -> bool {
-    matches!(
-        scheme,
-        SignatureScheme::RSA_PSS_SHA256
-            | SignatureScheme::RSA_PSS_SHA384
-            | SignatureScheme::RSA_PSS_SHA512
-    )
+/// The `kmp_api::crypto::sig` scheme of a TLS signature scheme (RSA-PSS salt = hash length,
+/// RFC 8446 §4.2.3).
+fn sig_scheme(scheme: SignatureScheme) -> Option<SigScheme> {
+    use SignatureScheme as S;
+    Some(match scheme {
+        S::ECDSA_NISTP256_SHA256 => SigScheme::Ecdsa(SigHash::Sha256),
+        S::ECDSA_NISTP384_SHA384 => SigScheme::Ecdsa(SigHash::Sha384),
+        S::RSA_PKCS1_SHA256 => SigScheme::RsaPkcs1v15(SigHash::Sha256),
+        S::RSA_PKCS1_SHA384 => SigScheme::RsaPkcs1v15(SigHash::Sha384),
+        S::RSA_PKCS1_SHA512 => SigScheme::RsaPkcs1v15(SigHash::Sha512),
+        S::RSA_PSS_SHA256 => SigScheme::RsaPss {
+            hash: SigHash::Sha256,
+            salt_len: 32,
+        },
+        S::RSA_PSS_SHA384 => SigScheme::RsaPss {
+            hash: SigHash::Sha384,
+            salt_len: 48,
+        },
+        S::RSA_PSS_SHA512 => SigScheme::RsaPss {
+            hash: SigHash::Sha512,
+            salt_len: 64,
+        },
+        S::ED25519 => SigScheme::Ed25519,
+        _ => return None,
+    })
 }
 
 impl Signer for OurSigner {
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, Error> {
-        let fail = |e: openssl::error::ErrorStack| Error::General(format!("signing: {e}"));
+        let fail = |e: CryptoError| Error::General(format!("signing: {e}"));
         match &self.key {
-            OurSigningKey::Ec { key, scheme } => {
-                let digest = match *scheme {
-                    SignatureScheme::ECDSA_NISTP384_SHA384 => {
-                        openssl::sha::sha384(message).to_vec()
-                    }
-                    _ => openssl::sha::sha256(message).to_vec(),
-                };
-                let sig = EcdsaSig::sign(&digest, &key.0).map_err(fail)?;
-                sig.to_der().map_err(fail)
-            }
-            OurSigningKey::Rsa(key) => {
-                let md = scheme_digest(self.scheme);
-                let mut signer = OsslSigner::new(md, &key.0).map_err(fail)?;
-                if is_pss(self.scheme) {
-                    signer.set_rsa_padding(Padding::PKCS1_PSS).map_err(fail)?;
-                    signer
-                        .set_rsa_pss_saltlen(RsaPssSaltlen::DIGEST_LENGTH)
-                        .map_err(fail)?;
-                    signer.set_rsa_mgf1_md(md).map_err(fail)?;
-                } else {
-                    signer.set_rsa_padding(Padding::PKCS1).map_err(fail)?;
-                }
-                signer.sign_oneshot_to_vec(message).map_err(fail)
-            }
-            OurSigningKey::Ed25519(key) => {
-                let mut signer = OsslSigner::new_without_digest(&key.0).map_err(fail)?;
-                signer.sign_oneshot_to_vec(message).map_err(fail)
+            OurSigningKey::P256(key) => key.sign_der(message).map_err(fail),
+            OurSigningKey::Other(key, _) => {
+                let scheme = sig_scheme(self.scheme)
+                    .ok_or_else(|| Error::General("signature scheme not offered".into()))?;
+                key.sign(scheme, message).map_err(fail)
             }
         }
     }
@@ -894,51 +773,46 @@ impl Signer for OurSigner {
 // ---------------------------------------------------------------------------------------------
 // Signature verification (certificates and handshake signatures)
 
-fn ec_group(curve: Nid) -> Option<&'static EcGroup> {
-    static P256: OnceLock<Option<EcGroup>> = OnceLock::new();
-    static P384: OnceLock<Option<EcGroup>> = OnceLock::new();
-    let cell = match curve {
-        Nid::X9_62_PRIME256V1 => &P256,
-        Nid::SECP384R1 => &P384,
-        _ => return None,
-    };
-    cell.get_or_init(|| EcGroup::from_curve_name(curve).ok())
-        .as_ref()
-}
-
-/// ECDSA on `EC_KEY`: the public key is the SEC 1 point of the subjectPublicKey, the
-/// signature a DER `ECDSA-Sig-Value`; OpenSSL truncates a digest longer than the order.
+/// A webpki signature check through `kmp_api::crypto`: P-256 ECDSA on `ecc::P256PublicKey`
+/// (the common case: Wi-SUN certificates), anything else through a `sig::VerifyingKey` made
+/// from the SubjectPublicKeyInfo parts.
 #[derive(Debug)]
-struct EcdsaVerify {
-    curve: Nid,
-    sha384: bool,
+struct Verify {
+    /// The scheme checked (its hash, padding, curve).
+    scheme: SigScheme,
+    /// P-256 ECDSA: the fast path.
+    p256: bool,
     public_key_alg_id: AlgorithmIdentifier,
     signature_alg_id: AlgorithmIdentifier,
 }
 
-impl SignatureVerificationAlgorithm for EcdsaVerify {
+impl SignatureVerificationAlgorithm for Verify {
     fn verify_signature(
         &self,
         public_key: &[u8],
         message: &[u8],
         signature: &[u8],
     ) -> Result<(), InvalidSignature> {
-        let group = ec_group(self.curve).ok_or(InvalidSignature)?;
-        let mut ctx = BigNumContext::new().map_err(|_| InvalidSignature)?;
-        let point =
-            EcPoint::from_bytes(group, public_key, &mut ctx).map_err(|_| InvalidSignature)?;
-        let key: EcKey<Public> =
-            EcKey::from_public_key(group, &point).map_err(|_| InvalidSignature)?;
-        let sig = EcdsaSig::from_der(signature).map_err(|_| InvalidSignature)?;
-        let digest = if self.sha384 {
-            openssl::sha::sha384(message).to_vec()
-        } else {
-            openssl::sha::sha256(message).to_vec()
-        };
-        match sig.verify(&digest, &key) {
-            Ok(true) => Ok(()),
-            _ => Err(InvalidSignature),
+        if self.p256 {
+            let key = P256PublicKey::from_sec1(public_key).map_err(|_| InvalidSignature)?;
+            let raw = ecdsa_der_to_raw(signature, 32).map_err(|_| InvalidSignature)?;
+            // ECDSA uses the leftmost 256 bits of a longer hash (FIPS 186-4 §6.4).
+            let mut digest = [0u8; 32];
+            match self.scheme {
+                SigScheme::Ecdsa(SigHash::Sha384) => digest.copy_from_slice(&sha384(message)[..32]),
+                _ => digest = sha256(message),
+            }
+            return key
+                .verify_digest(&digest, &raw)
+                .map_err(|_| InvalidSignature);
         }
+        let key = VerifyingKey::from_spki_parts(self.public_key_alg_id.as_ref(), public_key)
+            .map_err(|_| InvalidSignature)?;
+        if key.kind() == KeyKind::Rsa && !(2048..=8192).contains(&key.bits()) {
+            return Err(InvalidSignature);
+        }
+        key.verify(self.scheme, message, signature)
+            .map_err(|_| InvalidSignature)
     }
 
     fn public_key_alg_id(&self) -> AlgorithmIdentifier {
@@ -950,130 +824,92 @@ impl SignatureVerificationAlgorithm for EcdsaVerify {
     }
 }
 
-/// RSA (2048 to 8192 bits): the public key is the PKCS#1 `RSAPublicKey` of the
-/// subjectPublicKey.
-#[derive(Debug)]
-struct RsaVerify {
-    scheme: SignatureScheme,
-    signature_alg_id: AlgorithmIdentifier,
-}
-
-impl SignatureVerificationAlgorithm for RsaVerify {
-    fn verify_signature(
-        &self,
-        public_key: &[u8],
-        message: &[u8],
-        signature: &[u8],
-    ) -> Result<(), InvalidSignature> {
-        let rsa = Rsa::public_key_from_der_pkcs1(public_key).map_err(|_| InvalidSignature)?;
-        if !(2048..=8192).contains(&rsa.size().saturating_mul(8)) {
-            return Err(InvalidSignature);
-        }
-        let key = PKey::from_rsa(rsa).map_err(|_| InvalidSignature)?;
-        let md = scheme_digest(self.scheme);
-        let mut v = Verifier::new(md, &key).map_err(|_| InvalidSignature)?;
-        if is_pss(self.scheme) {
-            v.set_rsa_padding(Padding::PKCS1_PSS)
-                .and_then(|()| v.set_rsa_pss_saltlen(RsaPssSaltlen::DIGEST_LENGTH))
-                .and_then(|()| v.set_rsa_mgf1_md(md))
-                .map_err(|_| InvalidSignature)?;
-        } else {
-            v.set_rsa_padding(Padding::PKCS1)
-                .map_err(|_| InvalidSignature)?;
-        }
-        match v.verify_oneshot(signature, message) {
-            Ok(true) => Ok(()),
-            _ => Err(InvalidSignature),
-        }
-    }
-
-    fn public_key_alg_id(&self) -> AlgorithmIdentifier {
-        alg_id::RSA_ENCRYPTION
-    }
-
-    fn signature_alg_id(&self) -> AlgorithmIdentifier {
-        self.signature_alg_id
+const fn ecdsa(
+    p256: bool,
+    hash: SigHash,
+    key: AlgorithmIdentifier,
+    sig: AlgorithmIdentifier,
+) -> Verify {
+    Verify {
+        scheme: SigScheme::Ecdsa(hash),
+        p256,
+        public_key_alg_id: key,
+        signature_alg_id: sig,
     }
 }
 
-/// Ed25519 (RFC 8032): the public key is the 32-octet subjectPublicKey.
-#[derive(Debug)]
-struct Ed25519Verify;
-
-impl SignatureVerificationAlgorithm for Ed25519Verify {
-    fn verify_signature(
-        &self,
-        public_key: &[u8],
-        message: &[u8],
-        signature: &[u8],
-    ) -> Result<(), InvalidSignature> {
-        let key = PKey::public_key_from_raw_bytes(public_key, Id::ED25519)
-            .map_err(|_| InvalidSignature)?;
-        let mut v = Verifier::new_without_digest(&key).map_err(|_| InvalidSignature)?;
-        match v.verify_oneshot(signature, message) {
-            Ok(true) => Ok(()),
-            _ => Err(InvalidSignature),
-        }
-    }
-
-    fn public_key_alg_id(&self) -> AlgorithmIdentifier {
-        alg_id::ED25519
-    }
-
-    fn signature_alg_id(&self) -> AlgorithmIdentifier {
-        alg_id::ED25519
+const fn rsa(scheme: SigScheme, sig: AlgorithmIdentifier) -> Verify {
+    Verify {
+        scheme,
+        p256: false,
+        public_key_alg_id: alg_id::RSA_ENCRYPTION,
+        signature_alg_id: sig,
     }
 }
 
-static ECDSA_P256_SHA256: EcdsaVerify = EcdsaVerify {
-    curve: Nid::X9_62_PRIME256V1,
-    sha384: false,
-    public_key_alg_id: alg_id::ECDSA_P256,
-    signature_alg_id: alg_id::ECDSA_SHA256,
+static ECDSA_P256_SHA256: Verify = ecdsa(
+    true,
+    SigHash::Sha256,
+    alg_id::ECDSA_P256,
+    alg_id::ECDSA_SHA256,
+);
+static ECDSA_P256_SHA384: Verify = ecdsa(
+    true,
+    SigHash::Sha384,
+    alg_id::ECDSA_P256,
+    alg_id::ECDSA_SHA384,
+);
+static ECDSA_P384_SHA256: Verify = ecdsa(
+    false,
+    SigHash::Sha256,
+    alg_id::ECDSA_P384,
+    alg_id::ECDSA_SHA256,
+);
+static ECDSA_P384_SHA384: Verify = ecdsa(
+    false,
+    SigHash::Sha384,
+    alg_id::ECDSA_P384,
+    alg_id::ECDSA_SHA384,
+);
+static RSA_PKCS1_SHA256: Verify = rsa(
+    SigScheme::RsaPkcs1v15(SigHash::Sha256),
+    alg_id::RSA_PKCS1_SHA256,
+);
+static RSA_PKCS1_SHA384: Verify = rsa(
+    SigScheme::RsaPkcs1v15(SigHash::Sha384),
+    alg_id::RSA_PKCS1_SHA384,
+);
+static RSA_PKCS1_SHA512: Verify = rsa(
+    SigScheme::RsaPkcs1v15(SigHash::Sha512),
+    alg_id::RSA_PKCS1_SHA512,
+);
+static RSA_PSS_SHA256: Verify = rsa(
+    SigScheme::RsaPss {
+        hash: SigHash::Sha256,
+        salt_len: 32,
+    },
+    alg_id::RSA_PSS_SHA256,
+);
+static RSA_PSS_SHA384: Verify = rsa(
+    SigScheme::RsaPss {
+        hash: SigHash::Sha384,
+        salt_len: 48,
+    },
+    alg_id::RSA_PSS_SHA384,
+);
+static RSA_PSS_SHA512: Verify = rsa(
+    SigScheme::RsaPss {
+        hash: SigHash::Sha512,
+        salt_len: 64,
+    },
+    alg_id::RSA_PSS_SHA512,
+);
+static ED25519: Verify = Verify {
+    scheme: SigScheme::Ed25519,
+    p256: false,
+    public_key_alg_id: alg_id::ED25519,
+    signature_alg_id: alg_id::ED25519,
 };
-static ECDSA_P256_SHA384: EcdsaVerify = EcdsaVerify {
-    curve: Nid::X9_62_PRIME256V1,
-    sha384: true,
-    public_key_alg_id: alg_id::ECDSA_P256,
-    signature_alg_id: alg_id::ECDSA_SHA384,
-};
-static ECDSA_P384_SHA256: EcdsaVerify = EcdsaVerify {
-    curve: Nid::SECP384R1,
-    sha384: false,
-    public_key_alg_id: alg_id::ECDSA_P384,
-    signature_alg_id: alg_id::ECDSA_SHA256,
-};
-static ECDSA_P384_SHA384: EcdsaVerify = EcdsaVerify {
-    curve: Nid::SECP384R1,
-    sha384: true,
-    public_key_alg_id: alg_id::ECDSA_P384,
-    signature_alg_id: alg_id::ECDSA_SHA384,
-};
-static RSA_PKCS1_SHA256: RsaVerify = RsaVerify {
-    scheme: SignatureScheme::RSA_PKCS1_SHA256,
-    signature_alg_id: alg_id::RSA_PKCS1_SHA256,
-};
-static RSA_PKCS1_SHA384: RsaVerify = RsaVerify {
-    scheme: SignatureScheme::RSA_PKCS1_SHA384,
-    signature_alg_id: alg_id::RSA_PKCS1_SHA384,
-};
-static RSA_PKCS1_SHA512: RsaVerify = RsaVerify {
-    scheme: SignatureScheme::RSA_PKCS1_SHA512,
-    signature_alg_id: alg_id::RSA_PKCS1_SHA512,
-};
-static RSA_PSS_SHA256: RsaVerify = RsaVerify {
-    scheme: SignatureScheme::RSA_PSS_SHA256,
-    signature_alg_id: alg_id::RSA_PSS_SHA256,
-};
-static RSA_PSS_SHA384: RsaVerify = RsaVerify {
-    scheme: SignatureScheme::RSA_PSS_SHA384,
-    signature_alg_id: alg_id::RSA_PSS_SHA384,
-};
-static RSA_PSS_SHA512: RsaVerify = RsaVerify {
-    scheme: SignatureScheme::RSA_PSS_SHA512,
-    signature_alg_id: alg_id::RSA_PSS_SHA512,
-};
-static ED25519: Ed25519Verify = Ed25519Verify;
 
 /// What certificates and handshake signatures may be signed with.
 pub(crate) static SUPPORTED_ALGORITHMS: WebPkiSupportedAlgorithms = WebPkiSupportedAlgorithms {
@@ -1118,6 +954,11 @@ pub(crate) static SUPPORTED_ALGORITHMS: WebPkiSupportedAlgorithms = WebPkiSuppor
 mod tests {
     use openssl::asn1::Asn1Time;
     use openssl::bn::BigNum;
+    use openssl::ec::{EcGroup, EcKey};
+    use openssl::hash::MessageDigest;
+    use openssl::nid::Nid;
+    use openssl::pkey::{Id, PKey, Private};
+    use openssl::rsa::Rsa;
     use openssl::ssl::{Ssl, SslContextBuilder, SslMethod, SslVerifyMode, SslVersion};
     use openssl::x509::store::X509StoreBuilder;
     use openssl::x509::verify::X509VerifyFlags;

@@ -107,8 +107,9 @@ impl RustlsSide {
                     .iter()
                     .map(|c| CertificateDer::from(c.der().to_vec()))
                     .collect();
-                let key = OurSigningKey::new(&creds.key)
-                    .map_err(|e| TlsError::Config(format!("private key: {e}")))?;
+                let key =
+                    OurSigningKey::new(kmp_api::crypto::sig::SigningKey::from(creds.key.clone()))
+                        .map_err(|e| TlsError::Config(format!("private key: {e}")))?;
                 Some(Arc::new(CertifiedKey::new(chain, Arc::new(key))))
             }
             None if server => {
