@@ -1,5 +1,6 @@
 //! Library side of the example programs: the network simulation behind `kmp-sim`.
 
+pub mod ieee8021x;
 pub mod loadtest;
 pub mod sim;
 pub mod wired;

@@ -377,109 +377,9 @@ pub fn default_join_interval(plan: &[JoinStep]) -> Duration {
     }
 }
 
-/// Virtual time 0 of every simulation as a calendar instant, 2026-01-01T00:00:00Z (Unix
-/// seconds): the built-in PKI's certificates are valid around it and EAP-TLS checks them at
-/// it ([`eap::tls::TlsConfig::validation_time`]), never at the host's clock.
-pub const SIM_EPOCH_UNIX_SECS: u64 = 1_767_225_600;
-
-/// The DNS name in the gateway's certificate (nodes require it of the EAP-TLS server).
-pub const GATEWAY_CERT_NAME: &str = "gateway.kmp-sim.example";
-
-/// The DNS name in node `i`'s certificate, also its EAP identity.
-pub fn node_cert_name(i: usize) -> String {
-    format!("node-{i}.kmp-sim.example")
-}
-
-/// One certificate chain (end entity, PEM) and its private key (PEM).
-#[derive(Clone)]
-pub struct PemIdentity {
-    /// The certificate.
-    pub chain: String,
-    /// Its private key (PKCS#8).
-    pub key: String,
-}
-
-impl std::fmt::Debug for PemIdentity {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PemIdentity").finish_non_exhaustive()
-    }
-}
-
-/// The simulation's PKI, generated at start: a P-256 CA, the gateway's server certificate and
-/// one client certificate per node, all ECDSA P-256 / SHA-256, valid from a day before
-/// [`SIM_EPOCH_UNIX_SECS`] for a year.
-#[derive(Debug, Clone)]
-pub struct SimPki {
-    /// The CA certificate (PEM), the only trust anchor of both ends.
-    pub ca: String,
-    /// The gateway's identity ([`GATEWAY_CERT_NAME`]).
-    pub gateway: PemIdentity,
-    /// Node `i`'s identity is `nodes[i - 1]` ([`node_cert_name`]).
-    pub nodes: Vec<PemIdentity>,
-}
-
-impl SimPki {
-    /// Generates the CA and `nodes` + 1 end-entity certificates.
-    pub fn generate(nodes: usize) -> anyhow::Result<SimPki> {
-        use rcgen::{
-            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-            KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
-        };
-        let epoch = rcgen::date_time_ymd(2026, 1, 1);
-        let validity = |p: &mut CertificateParams| {
-            p.not_before = epoch - std::time::Duration::from_secs(86_400);
-            p.not_after = epoch + std::time::Duration::from_secs(365 * 86_400);
-        };
-        let mut ca = CertificateParams::new(Vec::<String>::new())?;
-        ca.distinguished_name
-            .push(DnType::CommonName, "kmp-sim test CA");
-        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        validity(&mut ca);
-        let ca_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
-        let ca_pem = ca.self_signed(&ca_key)?.pem();
-        let issuer = Issuer::from_params(&ca, &ca_key);
-        let end_entity =
-            |name: &str, eku: ExtendedKeyUsagePurpose| -> anyhow::Result<PemIdentity> {
-                let mut p = CertificateParams::new(vec![name.to_string()])?;
-                p.distinguished_name.push(DnType::CommonName, name);
-                p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-                p.extended_key_usages = vec![eku];
-                validity(&mut p);
-                let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
-                Ok(PemIdentity {
-                    chain: p.signed_by(&key, &issuer)?.pem(),
-                    key: key.serialize_pem(),
-                })
-            };
-        let gateway = end_entity(GATEWAY_CERT_NAME, ExtendedKeyUsagePurpose::ServerAuth)?;
-        let nodes = (1..=nodes)
-            .map(|i| end_entity(&node_cert_name(i), ExtendedKeyUsagePurpose::ClientAuth))
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        Ok(SimPki {
-            ca: ca_pem,
-            gateway,
-            nodes,
-        })
-    }
-}
-
-/// The EAP-TLS configuration of one end: its identity, the PKI's CA as the only anchor, TLS
-/// 1.2 (what Wi-SUN FAN specifies), certificates checked at [`SIM_EPOCH_UNIX_SECS`].
-fn sim_tls_config(
-    pki: &SimPki,
-    me: &PemIdentity,
-    peer_name: Option<&str>,
-) -> anyhow::Result<eap::tls::TlsConfig> {
-    let mut c =
-        eap::tls::TlsConfig::from_pem(me.chain.as_bytes(), me.key.as_bytes(), pki.ca.as_bytes())
-            .map_err(|e| anyhow!("EAP-TLS configuration: {e}"))?;
-    c.versions = eap::tls::TlsVersions::Tls12;
-    c.expected_peer_name = peer_name.map(str::to_string);
-    c.validation_time =
-        Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(SIM_EPOCH_UNIX_SECS));
-    Ok(c)
-}
+pub use crate::ieee8021x::{
+    GATEWAY_CERT_NAME, PemIdentity, SIM_EPOCH_UNIX_SECS, SimPki, node_cert_name,
+};
 
 /// The Wi-SUN-shaped 802.1X join for `nodes` nodes (`--kmp 8021x`):
 ///
@@ -492,84 +392,45 @@ fn sim_tls_config(
 /// 3. KMP ID 7, started by the gateway: the group-key handshake delivers the GTK again (key
 ///    ID 0, 802.15.4 key index 1, mode 1) as Wi-SUN does after every 4-way handshake.
 ///
-/// Each end has its own PMK cache and factories, as separate devices would (the gateway's GTK
-/// set holds one GTK drawn from `seed`).
+/// Each end is its own [`crate::ieee8021x::Station`] (PMK cache and factories), as separate
+/// devices would be (the gateway's GTK set holds one GTK drawn from `seed`).
 pub fn ieee8021x_join(nodes: usize, seed: u64) -> anyhow::Result<Vec<JoinStep>> {
-    use kmp_mka::handshake::{Gtk, GtkSet, HandshakeConfig, HandshakeFactory, PaeRole, PmkCache};
-    use kmp_mka::pae::{MethodProvider, PaeConfig, PaeFactory, TlsProvider};
+    use crate::ieee8021x::{JOIN_STEPS, Station, builtin_pae_config, gateway_gtk, tls_config};
+    use kmp_mka::handshake::PaeRole;
 
     let pki = SimPki::generate(nodes)?;
-    let err = |what: &str, e: kmp_api::session::SessionError| anyhow!("{what}: {e}");
-    let pae = |role, identity: String, tls: &eap::tls::TlsConfig, pmks: &PmkCache| {
-        let tls: Arc<dyn MethodProvider> =
-            Arc::new(TlsProvider::new(tls).map_err(|e| err("EAP-TLS", e))?);
-        let f = PaeFactory::new(PaeConfig::new(role, identity, vec![tls]), pmks.clone())
-            .map_err(|e| err("802.1X PAE", e))?;
-        anyhow::Ok(Arc::new(f) as Arc<dyn kmp_api::KmpFactory>)
-    };
-    let gtk: [u8; 16] = RngHandle::seeded(seed ^ 0x0047_544b)
-        .array()
-        .map_err(|e| anyhow!("GTK: {e}"))?;
-
-    // The gateway: authenticator, its PMK cache, the GTK set.
-    let gw_pmks = PmkCache::new();
-    let gw_pae = pae(
-        PaeRole::Authenticator,
-        GATEWAY_CERT_NAME.to_string(),
-        &sim_tls_config(&pki, &pki.gateway, None)?,
-        &gw_pmks,
-    )?;
-    let mut gw_hs = HandshakeConfig::with_pmk(None);
-    gw_hs.gtks = vec![Gtk {
-        key_id: 0,
-        key: kmp_api::session::SecretBytes::from_slice(&gtk),
-        // Wi-SUN FAN's default GTK lifetime, 30 days (sent in the Key Lifetime KDE).
-        lifetime_secs: 30 * 86_400,
-    }];
-    let (gw_four, gw_group) = HandshakeFactory::pair(gw_hs, gw_pmks, GtkSet::new())
-        .map_err(|e| err("802.11 handshakes", e))?;
-
-    // Every node: supplicant, its own certificate, PMK cache and handshake factories.
-    let mut node_pae = Vec::with_capacity(nodes);
-    let mut node_four = Vec::with_capacity(nodes);
-    let mut node_group = Vec::with_capacity(nodes);
-    for (i, id) in (1..=nodes).zip(&pki.nodes) {
-        let pmks = PmkCache::new();
-        node_pae.push(pae(
-            PaeRole::Supplicant,
-            node_cert_name(i),
-            &sim_tls_config(&pki, id, Some(GATEWAY_CERT_NAME))?,
-            &pmks,
-        )?);
-        let (four, group) =
-            HandshakeFactory::pair(HandshakeConfig::with_pmk(None), pmks, GtkSet::new())
-                .map_err(|e| err("802.11 handshakes", e))?;
-        node_four.push(Arc::new(four) as Arc<dyn kmp_api::KmpFactory>);
-        node_group.push(Arc::new(group) as Arc<dyn kmp_api::KmpFactory>);
-    }
-    Ok(vec![
-        JoinStep {
-            name: "8021x".into(),
-            kmp_id: KmpId::Ieee8021xMka,
-            starter: Starter::Node,
-            gateway: gw_pae,
-            nodes: node_pae,
-        },
-        JoinStep {
-            name: "ieee80211-4way".into(),
-            kmp_id: KmpId::Ieee80211FourWay,
-            starter: Starter::Gateway,
-            gateway: Arc::new(gw_four),
-            nodes: node_four,
-        },
-        JoinStep {
-            name: "ieee80211-group-key".into(),
-            kmp_id: KmpId::Ieee80211GroupKey,
-            starter: Starter::Gateway,
-            gateway: Arc::new(gw_group),
-            nodes: node_group,
-        },
-    ])
+    let gateway = Station::new(
+        builtin_pae_config(
+            PaeRole::Authenticator,
+            GATEWAY_CERT_NAME,
+            &tls_config(&pki.ca, &pki.gateway, None)?,
+        )?,
+        vec![gateway_gtk(&RngHandle::seeded(seed ^ 0x0047_544b))?],
+    )?
+    .factories();
+    let stations = (1..=nodes)
+        .zip(&pki.nodes)
+        .map(|(i, id)| {
+            let cfg = builtin_pae_config(
+                PaeRole::Supplicant,
+                &node_cert_name(i),
+                &tls_config(&pki.ca, id, Some(GATEWAY_CERT_NAME))?,
+            )?;
+            Ok(Station::new(cfg, Vec::new())?.factories())
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(JOIN_STEPS
+        .iter()
+        .zip(gateway)
+        .enumerate()
+        .map(|(k, (spec, gw))| JoinStep {
+            name: spec.name.into(),
+            kmp_id: spec.kmp_id,
+            starter: spec.starter,
+            gateway: gw,
+            nodes: stations.iter().map(|s| s[k].clone()).collect(),
+        })
+        .collect())
 }
 
 enum Task {
