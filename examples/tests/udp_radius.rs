@@ -17,14 +17,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::Read;
-use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+mod common;
+use common::{Proc, events, free_port};
 
 const INNER: &str = "KMP_UDP_RADIUS_INNER";
 const HOSTAPD: &str = "/usr/sbin/hostapd";
@@ -35,14 +35,6 @@ const SECRET: &str = "kmp-udp-radius-secret";
 const USER: &str = "node-1";
 const PSK: &str = "000102030405060708090a0b0c0d0e0f";
 const WRONG_PSK: &str = "000102030405060708090a0b0c0d0eff";
-
-fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Runs `body` in a private network namespace with loopback up, unless hostapd is missing.
 fn in_netns(name: &str, body: impl FnOnce()) {
@@ -113,79 +105,6 @@ impl Hostapd {
     fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
-}
-
-/// A `kmp-udp-node` process whose stdout and stderr are read to the end by threads.
-struct Proc {
-    name: &'static str,
-    child: Child,
-    stdout: Option<JoinHandle<String>>,
-    stderr: Option<JoinHandle<String>>,
-}
-
-fn reader(mut r: impl Read + Send + 'static) -> JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = r.read_to_string(&mut s);
-        s
-    })
-}
-
-impl Proc {
-    fn spawn(name: &'static str, args: &[String]) -> Proc {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kmp-udp-node"))
-            .args(args)
-            .env_remove("KMP_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawning kmp-udp-node");
-        let stdout = reader(child.stdout.take().unwrap());
-        let stderr = reader(child.stderr.take().unwrap());
-        Proc {
-            name,
-            child,
-            stdout: Some(stdout),
-            stderr: Some(stderr),
-        }
-    }
-
-    /// Waits until `deadline` (then kills it); returns the exit code, stdout and stderr.
-    fn finish(mut self, deadline: Instant) -> (Option<i32>, String, String) {
-        let code = loop {
-            match self.child.try_wait().unwrap() {
-                Some(status) => break status.code(),
-                None if Instant::now() >= deadline => {
-                    let _ = self.child.kill();
-                    let _ = self.child.wait();
-                    eprintln!("{}: killed at the test deadline", self.name);
-                    break None;
-                }
-                None => std::thread::sleep(Duration::from_millis(20)),
-            }
-        };
-        let out = self.stdout.take().unwrap().join().unwrap();
-        let err = self.stderr.take().unwrap().join().unwrap();
-        (code, out, err)
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn events(stdout: &str) -> Vec<Value> {
-    stdout
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect()
 }
 
 /// What one pair of processes did.

@@ -6,100 +6,18 @@
 // Helpers of an integration test: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Read;
-use std::net::UdpSocket;
-use std::process::{Child, Command, Stdio};
-use std::thread::JoinHandle;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+mod common;
+use common::{Proc, events, free_port};
 
 /// Each run must end well within this (the processes' own `--timeout-s` is shorter).
 const TEST_DEADLINE: Duration = Duration::from_secs(20);
 /// The processes give up on their own after this.
 const PROCESS_TIMEOUT_S: &str = "15";
-
-/// A free UDP port on loopback (bound, read, released).
-fn free_port() -> u16 {
-    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.local_addr().unwrap().port()
-}
-
-/// A child process whose stdout and stderr are read to the end by threads (so a full pipe
-/// never blocks it).
-struct Proc {
-    name: &'static str,
-    child: Child,
-    stdout: Option<JoinHandle<String>>,
-    stderr: Option<JoinHandle<String>>,
-}
-
-fn reader(mut r: impl Read + Send + 'static) -> JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = r.read_to_string(&mut s);
-        s
-    })
-}
-
-impl Proc {
-    fn spawn(name: &'static str, args: &[String]) -> Proc {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kmp-udp-node"))
-            .args(args)
-            .env_remove("KMP_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawning kmp-udp-node");
-        let stdout = reader(child.stdout.take().unwrap());
-        let stderr = reader(child.stderr.take().unwrap());
-        Proc {
-            name,
-            child,
-            stdout: Some(stdout),
-            stderr: Some(stderr),
-        }
-    }
-
-    /// Waits until `deadline`; kills the process if it is still running then. Returns the
-    /// exit code (`None` if killed or ended by a signal), stdout and stderr.
-    fn finish(mut self, deadline: Instant) -> (Option<i32>, String, String) {
-        let code = loop {
-            match self.child.try_wait().unwrap() {
-                Some(status) => break status.code(),
-                None if Instant::now() >= deadline => {
-                    let _ = self.child.kill();
-                    let _ = self.child.wait();
-                    eprintln!("{}: killed at the test deadline", self.name);
-                    break None;
-                }
-                None => std::thread::sleep(Duration::from_millis(20)),
-            }
-        };
-        let out = self.stdout.take().unwrap().join().unwrap();
-        let err = self.stderr.take().unwrap().join().unwrap();
-        (code, out, err)
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        // A panic between spawn and finish must not leave the process behind.
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn events(stdout: &str) -> Vec<Value> {
-    stdout
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect()
-}
 
 /// Runs a gateway and a node, each with `extra` arguments, and checks the outcome.
 fn run_pair(extra_gateway: &[&str], extra_node: &[&str]) {
