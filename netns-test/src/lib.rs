@@ -4,11 +4,13 @@
 //! sockets, TUN and veth devices touch nothing outside and tests run in parallel. The re-run
 //! is in its own process group, killed as a whole when the time limit passes; its output is
 //! printed; a missing privilege is reported as such. [`freeradius`] runs FreeRADIUS with a
-//! private configuration inside such a test.
+//! private configuration inside such a test, [`hostapd`] hostapd as a RADIUS server with its
+//! internal EAP server.
 
 #![forbid(unsafe_code)]
 
 pub mod freeradius;
+pub mod hostapd;
 
 use std::io::Read;
 use std::os::unix::process::CommandExt;
