@@ -1136,6 +1136,7 @@ mod interop {
     use std::net::UdpSocket;
     use std::process::{Command, Stdio};
 
+    use netns_test::hostapd;
     use openssl::rand::rand_bytes;
 
     const SECRET: &[u8] = b"interop-secret";
@@ -1362,44 +1363,21 @@ mod interop {
     /// keys and the MSK[0..32] hostapd sent in MS-MPPE-Recv-Key, or hostapd's log on failure.
     fn run_hostapd(versions: TlsVersions, tls_flags: &str) -> Result<(TlsKeys, Vec<u8>), String> {
         let p = pki();
-        let dir = tempfile::tempdir().unwrap();
-        let path = |n: &str| dir.path().join(n).to_str().unwrap().to_owned();
+        let dir = tempfile::tempdir().unwrap().keep();
+        let path = |n: &str| dir.join(n).to_str().unwrap().to_owned();
         std::fs::write(path("ca.pem"), &p.root).unwrap();
         std::fs::write(path("server.pem"), &p.server.chain).unwrap();
         std::fs::write(path("server.key"), &p.server.key).unwrap();
-        std::fs::write(path("users"), format!("\"{CLIENT_NAME}\" TLS\n")).unwrap();
-        std::fs::write(
-            path("clients"),
-            format!("127.0.0.1/32 {}\n", String::from_utf8_lossy(SECRET)),
-        )
-        .unwrap();
-        // A free port: bind, read it, release it for hostapd.
-        let port = UdpSocket::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        std::fs::write(
-            path("hostapd.conf"),
-            format!(
-                "driver=none\ninterface=eaptls0\nlogger_stdout=-1\nlogger_stdout_level=0\n\
-                 eap_server=1\neap_user_file={}\nca_cert={}\nserver_cert={}\n\
-                 private_key={}\nradius_server_clients={}\nradius_server_auth_port={port}\n\
-                 {tls_flags}\n",
-                path("users"),
+        let hostapd = hostapd::Config::new(&dir, SECRET, format!("\"{CLIENT_NAME}\" TLS\n"))
+            .interface("eaptls0")
+            .lines(&format!(
+                "ca_cert={}\nserver_cert={}\nprivate_key={}\n{tls_flags}\n",
                 path("ca.pem"),
                 path("server.pem"),
                 path("server.key"),
-                path("clients"),
-            ),
-        )
-        .unwrap();
-        let mut child = Command::new("hostapd")
-            .arg(path("hostapd.conf"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+            ))
+            .start();
+        let port = hostapd.port;
         let result = (|| {
             let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
             sock.set_read_timeout(Some(Duration::from_millis(500)))
@@ -1474,24 +1452,12 @@ mod interop {
             }
             Err("too many round trips".to_string())
         })();
-        child.kill().unwrap();
-        let out = child.wait_with_output().unwrap();
-        result.map_err(|e| {
-            format!(
-                "{e}\n--- hostapd ---\n{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            )
-        })
-    }
-
-    fn hostapd_installed() -> bool {
-        Command::new("hostapd").arg("-v").output().is_ok()
+        result.map_err(|e| format!("{e}\n--- hostapd ---\n{}", hostapd.log()))
     }
 
     #[test]
     fn hostapd_server_tls12() {
-        if !hostapd_installed() {
+        if !hostapd::installed() {
             eprintln!("hostapd not installed; skipped");
             return;
         }
@@ -1503,7 +1469,7 @@ mod interop {
 
     #[test]
     fn hostapd_server_tls13() {
-        if !hostapd_installed() {
+        if !hostapd::installed() {
             eprintln!("hostapd not installed; skipped");
             return;
         }

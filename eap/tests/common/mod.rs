@@ -8,8 +8,7 @@
 #![allow(dead_code)]
 
 use std::net::{SocketAddr, UdpSocket};
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration as StdDuration;
 
 use eap::authenticator::{
@@ -21,13 +20,14 @@ use eap::peer::{Peer, PeerAction, PeerOutcome};
 use kmp_api::crypto::SecretBytes;
 use kmp_api::rng::RngHandle;
 use kmp_api::time::Instant;
+use netns_test::hostapd;
 use radius::udp::UdpClient;
 use radius::wire::{self, Code, EapServerDecision, Packet, Repr};
 use radius::{AccessRequest, ClientConfig, Reply, ServerConfig};
 
 pub(crate) const USER: &[u8] = b"node-1@example";
 pub(crate) const PSK: [u8; 16] = *b"0123456789abcdef";
-pub(crate) const HOSTAPD: &str = "/usr/sbin/hostapd";
+pub(crate) const HOSTAPD: &str = hostapd::PROGRAM;
 pub(crate) const EAPOL_TEST: &str = "/usr/bin/eapol_test";
 
 // ---------------------------------------------------------------------------------------------
@@ -225,19 +225,16 @@ pub(crate) fn assert_eapol_test_keys(stdout: &str, keys: &MethodKeys) {
 // ---------------------------------------------------------------------------------------------
 // hostapd as a RADIUS server.
 
-/// hostapd as a RADIUS server (`driver=none`) on a free loopback port, from a private
-/// configuration in a temporary directory; killed when dropped (also on a panic).
-pub(crate) struct Hostapd {
-    child: Child,
-    log: PathBuf,
-    pub(crate) port: u16,
-    _dir: tempfile::TempDir,
-}
+/// hostapd as a RADIUS server (`driver=none`, netns-test) on a free loopback port, from a
+/// private configuration in a temporary directory; killed when dropped (also on a panic).
+/// Its `port` and `log()` are the harness guard's.
+pub(crate) struct Hostapd(hostapd::Hostapd);
 
-impl Drop for Hostapd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl std::ops::Deref for Hostapd {
+    type Target = hostapd::Hostapd;
+
+    fn deref(&self) -> &hostapd::Hostapd {
+        &self.0
     }
 }
 
@@ -245,56 +242,12 @@ impl Hostapd {
     /// Starts hostapd accepting 127.0.0.1 with `secret`, with `eap_user` as its EAP user file
     /// and `extra_conf` (lines) appended to its configuration.
     pub(crate) fn start(secret: &[u8], eap_user: &str, extra_conf: &str) -> Hostapd {
-        let dir = tempfile::tempdir().unwrap();
-        let port = UdpSocket::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let p = |name: &str| dir.path().join(name);
-        std::fs::write(
-            p("clients"),
-            format!("127.0.0.1/32 {}\n", String::from_utf8_lossy(secret)),
+        let dir = tempfile::tempdir().unwrap().keep();
+        Hostapd(
+            hostapd::Config::new(dir, secret, eap_user)
+                .lines(extra_conf)
+                .start(),
         )
-        .unwrap();
-        std::fs::write(p("eap_user"), eap_user).unwrap();
-        std::fs::write(
-            p("hostapd.conf"),
-            format!(
-                "driver=none\ninterface=lo\nlogger_stdout=-1\nlogger_stdout_level=0\n\
-                 radius_server_clients={}\nradius_server_auth_port={port}\n\
-                 eap_server=1\neap_user_file={}\n{extra_conf}",
-                p("clients").display(),
-                p("eap_user").display()
-            ),
-        )
-        .unwrap();
-        let log = p("hostapd.log");
-        let child = Command::new(HOSTAPD)
-            .arg("-dd")
-            .arg(p("hostapd.conf"))
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&log).unwrap())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let h = Hostapd {
-            child,
-            log,
-            port,
-            _dir: dir,
-        };
-        for _ in 0..100 {
-            if h.log().contains("Setup of interface done") {
-                return h;
-            }
-            std::thread::sleep(StdDuration::from_millis(50));
-        }
-        panic!("hostapd did not start:\n{}", h.log());
-    }
-
-    pub(crate) fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Checks that hostapd logged `keys`' Session-Id (as the hex dump of its debug log).
