@@ -34,20 +34,20 @@ mod support;
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
 use kmp_api::session::{FailureReason, Outcome};
 use kmp_mka::handshake::{PaeRole, PmkCache};
 use kmp_mka::pae::{PaeConfig, PaeFactory, RadiusBackend};
-use netns_test::freeradius;
+use netns_test::{freeradius, hostapd};
 use support::{BR, NODE, Side, both, check_joined, join};
 
 const INNER: &str = "KMP_MKA_PASS_THROUGH_INNER";
 const SECRET: &str = "kmp-pass-through-secret";
 const FREERADIUS: &str = freeradius::PROGRAM;
-const HOSTAPD: &str = "/usr/sbin/hostapd";
+const HOSTAPD: &str = hostapd::PROGRAM;
 const PWD_USER: &str = "pwd-node";
 const PWD_PASSWORD: &str = "dragonfly-password";
 const PSK_USER: &str = "psk-node";
@@ -140,68 +140,19 @@ impl FreeRadius {
 
 // ---- hostapd ----
 
-/// hostapd as a RADIUS server (`driver=none`) on 127.0.0.1:18121 with EAP-PSK for
-/// [`PSK_USER`]; killed on drop.
-struct Hostapd {
-    dir: PathBuf,
-    child: Child,
-}
-
-impl Drop for Hostapd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            println!("hostapd log:\n{}", self.log());
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+/// hostapd as a RADIUS server (`driver=none`, netns-test) on 127.0.0.1:18121 with EAP-PSK
+/// for [`PSK_USER`]; killed (and `dir` removed) on drop.
+struct Hostapd;
 
 impl Hostapd {
+    const PORT: u16 = 18121;
     const ADDR: &str = "127.0.0.1:18121";
 
-    fn start(dir: &Path) -> Hostapd {
-        let p = |n: &str| dir.join(n);
-        std::fs::write(p("clients"), format!("127.0.0.1/32 {SECRET}\n")).unwrap();
-        std::fs::write(p("eap_user"), format!("\"{PSK_USER}\" PSK {PSK_HEX}\n")).unwrap();
-        std::fs::write(
-            p("hostapd.conf"),
-            format!(
-                "driver=none\ninterface=lo\nlogger_stdout=-1\nlogger_stdout_level=0\n\
-                 radius_server_clients={}\nradius_server_auth_port=18121\n\
-                 eap_server=1\neap_user_file={}\nserver_id=hostapd.example\n",
-                p("clients").display(),
-                p("eap_user").display()
-            ),
-        )
-        .unwrap();
-        let child = Command::new(HOSTAPD)
-            .arg("-dd")
-            .arg(p("hostapd.conf"))
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(p("hostapd.log")).unwrap())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("cannot run hostapd");
-        let mut h = Hostapd {
-            dir: dir.to_path_buf(),
-            child,
-        };
-        for _ in 0..100 {
-            if h.log().contains("Setup of interface done") {
-                return h;
-            }
-            if let Some(status) = h.child.try_wait().unwrap() {
-                panic!("hostapd exited ({status}); log:\n{}", h.log());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("hostapd did not start:\n{}", h.log());
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("hostapd.log")).unwrap_or_default()
+    fn start(dir: &Path) -> hostapd::Hostapd {
+        hostapd::Config::new(dir, SECRET, format!("\"{PSK_USER}\" PSK {PSK_HEX}\n"))
+            .port(Self::PORT)
+            .server_id("hostapd.example")
+            .start()
     }
 }
 
