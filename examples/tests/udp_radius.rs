@@ -18,16 +18,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use netns_test::hostapd;
 use serde_json::Value;
 
 mod common;
 use common::{Proc, events, free_port};
 
 const INNER: &str = "KMP_UDP_RADIUS_INNER";
-const HOSTAPD: &str = "/usr/sbin/hostapd";
+const HOSTAPD: &str = hostapd::PROGRAM;
 const TEST_LIMIT: Duration = Duration::from_secs(60);
 /// Each pair of processes must end within this (their own `--timeout-s` is shorter).
 const RUN_DEADLINE: Duration = Duration::from_secs(40);
@@ -51,60 +51,12 @@ fn in_netns(name: &str, body: impl FnOnce()) {
     netns_test::run_isolated(name, &iso, body);
 }
 
-/// hostapd as a RADIUS server (`driver=none`) with its EAP server and one EAP-PSK user; killed
-/// when dropped.
-struct Hostapd {
-    child: Child,
-    log: PathBuf,
-    port: u16,
-}
-
-impl Drop for Hostapd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Hostapd {
-    fn start(dir: &Path) -> Hostapd {
-        let port = free_port();
-        let p = |name: &str| dir.join(name);
-        std::fs::write(p("clients"), format!("127.0.0.1/32 {SECRET}\n")).unwrap();
-        std::fs::write(p("eap_user"), format!("\"{USER}\" PSK {PSK}\n")).unwrap();
-        std::fs::write(
-            p("hostapd.conf"),
-            format!(
-                "driver=none\ninterface=lo\nlogger_stdout=-1\nlogger_stdout_level=0\n\
-                 radius_server_clients={}\nradius_server_auth_port={port}\n\
-                 eap_server=1\neap_user_file={}\nserver_id=hostapd.example\n",
-                p("clients").display(),
-                p("eap_user").display()
-            ),
-        )
-        .unwrap();
-        let log = p("hostapd.log");
-        let child = Command::new(HOSTAPD)
-            .arg("-dd")
-            .arg(p("hostapd.conf"))
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&log).unwrap())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let h = Hostapd { child, log, port };
-        for _ in 0..100 {
-            if h.log().contains("Setup of interface done") {
-                return h;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("hostapd did not start:\n{}", h.log());
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
+/// hostapd as a RADIUS server (`driver=none`, netns-test) with its EAP server and one EAP-PSK
+/// user, on a free port, its files in `dir`; killed (and `dir` removed) when dropped.
+fn start_hostapd(dir: &Path) -> hostapd::Hostapd {
+    hostapd::Config::new(dir, SECRET, format!("\"{USER}\" PSK {PSK}\n"))
+        .server_id("hostapd.example")
+        .start()
 }
 
 /// What one pair of processes did.
@@ -252,7 +204,7 @@ fn node_joins_through_a_pass_through_gateway_and_hostapd() {
         "node_joins_through_a_pass_through_gateway_and_hostapd",
         || {
             let dir = tempfile::tempdir().unwrap();
-            let hostapd = Hostapd::start(dir.path());
+            let hostapd = start_hostapd(&dir.path().join("hostapd"));
             let (gw_cfg, node_cfg) = configs(dir.path(), hostapd.port, PSK);
             let o = run_pair(
                 &strings(&["--gateway-config", &gw_cfg.display().to_string()]),
@@ -281,7 +233,7 @@ fn wrong_psk_is_rejected_by_hostapd_and_the_node_fails() {
         "wrong_psk_is_rejected_by_hostapd_and_the_node_fails",
         || {
             let dir = tempfile::tempdir().unwrap();
-            let hostapd = Hostapd::start(dir.path());
+            let hostapd = start_hostapd(&dir.path().join("hostapd"));
             let (gw_cfg, node_cfg) = configs(dir.path(), hostapd.port, WRONG_PSK);
             let o = run_pair(
                 &strings(&["--gateway-config", &gw_cfg.display().to_string()]),
