@@ -501,125 +501,122 @@ impl MessageDecrypter for Gcm12Decrypter {
 // ---------------------------------------------------------------------------------------------
 // Key exchange
 
-/// P-256 ECDHE through `kmp_api::crypto::ecc` (OpenSSL's constant-time P-256 on `EC_KEY`).
-#[derive(Debug)]
-struct Secp256r1;
-
-static SECP256R1: Secp256r1 = Secp256r1;
-
-impl SupportedKxGroup for Secp256r1 {
-    fn start(&self) -> Result<Box<dyn ActiveKeyExchange>, Error> {
-        let pair = P256KeyPair::generate(&RngHandle::os())
-            .map_err(|e| Error::General(format!("P-256 key generation: {e}")))?;
-        let public = pair.public_key().to_uncompressed();
-        Ok(Box::new(P256Exchange { pair, public }))
-    }
-
-    fn name(&self) -> NamedGroup {
-        NamedGroup::secp256r1
-    }
+/// An ephemeral key of one group, as `kmp_api::crypto` has it.
+trait Ephemeral: Send + Sync {
+    /// The public value as TLS sends it.
+    fn public(&self) -> &[u8];
+    /// The shared secret with the peer's public value (refused: another length or form, off
+    /// the curve, a small-order or infinity result).
+    fn agree(&self, peer: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError>;
 }
 
-struct P256Exchange {
-    pair: P256KeyPair,
-    public: [u8; 65],
-}
+/// P-256 with its public value uncompressed.
+struct P256Ephemeral(P256KeyPair, [u8; 65]);
 
-impl ActiveKeyExchange for P256Exchange {
-    fn complete(self: Box<Self>, peer_pub_key: &[u8]) -> Result<SharedSecret, Error> {
-        let peer = P256PublicKey::from_uncompressed(peer_pub_key)
-            .map_err(|_| Error::from(rustls::PeerMisbehaved::InvalidKeyShare))?;
-        let z = self
-            .pair
-            .diffie_hellman(&peer)
-            .map_err(|_| Error::from(rustls::PeerMisbehaved::InvalidKeyShare))?;
-        Ok(SharedSecret::from(&z.expose()[..]))
+impl Ephemeral for P256Ephemeral {
+    fn public(&self) -> &[u8] {
+        &self.1
     }
 
-    fn pub_key(&self) -> &[u8] {
-        &self.public
-    }
-
-    fn group(&self) -> NamedGroup {
-        NamedGroup::secp256r1
-    }
-}
-
-/// P-384 ECDHE through `kmp_api::crypto::kx` (offered last; TLS 1.2 servers also need it
-/// listed to use a P-384 certificate, RFC 8422 §5.1.1).
-#[derive(Debug)]
-struct Secp384r1;
-
-static SECP384R1: Secp384r1 = Secp384r1;
-
-impl SupportedKxGroup for Secp384r1 {
-    fn start(&self) -> Result<Box<dyn ActiveKeyExchange>, Error> {
-        let pair = P384KeyPair::generate(&RngHandle::os())
-            .map_err(|e| Error::General(format!("P-384 key generation: {e}")))?;
-        Ok(Box::new(P384Exchange(pair)))
-    }
-
-    fn name(&self) -> NamedGroup {
-        NamedGroup::secp384r1
-    }
-}
-
-struct P384Exchange(P384KeyPair);
-
-impl ActiveKeyExchange for P384Exchange {
-    fn complete(self: Box<Self>, peer_pub_key: &[u8]) -> Result<SharedSecret, Error> {
+    fn agree(&self, peer: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
         let z = self
             .0
-            .diffie_hellman(peer_pub_key)
-            .map_err(|_| Error::from(rustls::PeerMisbehaved::InvalidKeyShare))?;
-        Ok(SharedSecret::from(z.expose()))
-    }
-
-    fn pub_key(&self) -> &[u8] {
-        self.0.public_key()
-    }
-
-    fn group(&self) -> NamedGroup {
-        NamedGroup::secp384r1
+            .diffie_hellman(&P256PublicKey::from_uncompressed(peer)?)?;
+        Ok(Zeroizing::new(z.expose().to_vec()))
     }
 }
+
+impl Ephemeral for P384KeyPair {
+    fn public(&self) -> &[u8] {
+        self.public_key()
+    }
+
+    fn agree(&self, peer: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        Ok(Zeroizing::new(self.diffie_hellman(peer)?.expose().to_vec()))
+    }
+}
+
+impl Ephemeral for X25519KeyPair {
+    fn public(&self) -> &[u8] {
+        self.public_key()
+    }
+
+    fn agree(&self, peer: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        Ok(Zeroizing::new(self.diffie_hellman(peer)?.expose().to_vec()))
+    }
+}
+
+/// A key exchange group: its name and how to make an ephemeral key from the process's random
+/// source.
+struct Group {
+    name: NamedGroup,
+    generate: fn(&RngHandle) -> Result<Box<dyn Ephemeral>, CryptoError>,
+}
+
+impl core::fmt::Debug for Group {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Group({:?})", self.name)
+    }
+}
+
+/// P-256 through `kmp_api::crypto::ecc` (OpenSSL's constant-time P-256 on `EC_KEY`).
+static SECP256R1: Group = Group {
+    name: NamedGroup::secp256r1,
+    generate: |rng| {
+        let pair = P256KeyPair::generate(rng)?;
+        let public = pair.public_key().to_uncompressed();
+        Ok(Box::new(P256Ephemeral(pair, public)))
+    },
+};
+
+/// P-384 through `kmp_api::crypto::kx` (offered last; TLS 1.2 servers also need it listed to
+/// use a P-384 certificate, RFC 8422 §5.1.1).
+static SECP384R1: Group = Group {
+    name: NamedGroup::secp384r1,
+    generate: |rng| Ok(Box::new(P384KeyPair::generate(rng)?)),
+};
 
 /// X25519 (RFC 7748) through `kmp_api::crypto::kx`.
-#[derive(Debug)]
-struct X25519Group;
+static X25519: Group = Group {
+    name: NamedGroup::X25519,
+    generate: |rng| Ok(Box::new(X25519KeyPair::generate(rng)?)),
+};
 
-static X25519: X25519Group = X25519Group;
-
-impl SupportedKxGroup for X25519Group {
+impl SupportedKxGroup for Group {
     fn start(&self) -> Result<Box<dyn ActiveKeyExchange>, Error> {
-        let pair = X25519KeyPair::generate(&RngHandle::os())
-            .map_err(|e| Error::General(format!("X25519 key generation: {e}")))?;
-        Ok(Box::new(X25519Exchange(pair)))
+        let key = (self.generate)(&RngHandle::os())
+            .map_err(|e| Error::General(format!("{:?} key generation: {e}", self.name)))?;
+        Ok(Box::new(Exchange {
+            key,
+            group: self.name,
+        }))
     }
 
     fn name(&self) -> NamedGroup {
-        NamedGroup::X25519
+        self.name
     }
 }
 
-struct X25519Exchange(X25519KeyPair);
+struct Exchange {
+    key: Box<dyn Ephemeral>,
+    group: NamedGroup,
+}
 
-impl ActiveKeyExchange for X25519Exchange {
+impl ActiveKeyExchange for Exchange {
     fn complete(self: Box<Self>, peer_pub_key: &[u8]) -> Result<SharedSecret, Error> {
-        // Refused: another length, and the all-zero secret of a small-order point.
         let z = self
-            .0
-            .diffie_hellman(peer_pub_key)
+            .key
+            .agree(peer_pub_key)
             .map_err(|_| Error::from(rustls::PeerMisbehaved::InvalidKeyShare))?;
-        Ok(SharedSecret::from(z.expose()))
+        Ok(SharedSecret::from(&z[..]))
     }
 
     fn pub_key(&self) -> &[u8] {
-        self.0.public_key()
+        self.key.public()
     }
 
     fn group(&self) -> NamedGroup {
-        NamedGroup::X25519
+        self.group
     }
 }
 
